@@ -1,0 +1,1 @@
+"""The VM lab: run commands or boot disks in qemu with Debian's kernel."""

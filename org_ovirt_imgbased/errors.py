@@ -1,0 +1,31 @@
+"""The one exception type the library raises for expected failures."""
+
+from __future__ import annotations
+
+
+class ImgbaseError(Exception):
+    """An expected failure, carrying a one-line message that says what to do.
+
+    The CLI prints ``imgbase: error: <message>`` and exits non-zero; it never
+    shows a traceback for this type.  ``detail`` holds extra text (a
+    command's full stderr, for example) shown only with ``--debug``.
+    """
+
+    def __init__(self, message: str, detail: str = "") -> None:
+        """Keep the one-line message and optional debug detail."""
+        super().__init__(message)
+        self.detail = detail
+
+
+class CommandError(ImgbaseError):
+    """An external command exited non-zero."""
+
+    def __init__(self, argv: list[str], returncode: int, stderr: str) -> None:
+        """Summarise the failed command in one line."""
+        lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+        reason = lines[-1] if lines else "no error output"
+        super().__init__(f"{argv[0]} failed (exit {returncode}): {reason}",
+                         detail=f"command: {' '.join(argv)}\n{stderr}")
+        self.argv = argv
+        self.returncode = returncode
+        self.stderr = stderr
