@@ -43,7 +43,7 @@ class Runner:
         self.dry = dry
         self.out = out or sys.stdout
 
-    def _plan(self, text: str) -> None:
+    def plan(self, text: str) -> None:
         """Print one step that dry mode skips."""
         print(f"dry: {text}", file=self.out)
 
@@ -53,7 +53,7 @@ class Runner:
         """Run argv; in dry mode only print it unless readonly is set."""
         argv = [str(a) for a in argv]
         if self.dry and not readonly:
-            self._plan(shlex.join(argv))
+            self.plan(shlex.join(argv))
             return Result(argv, 0, "", "")
         log.debug("run: %s", shlex.join(argv))
         full_env = {**os.environ, **env} if env else None
@@ -88,7 +88,7 @@ class Runner:
         """Replace path atomically: temp file in the same directory, fsync, rename."""
         path = Path(path)
         if self.dry:
-            self._plan(f"write {path}")
+            self.plan(f"write {path}")
             return
         log.debug("write: %s", path)
         raw = data.encode() if isinstance(data, str) else data
@@ -115,7 +115,7 @@ class Runner:
         if not path.exists() and not path.is_symlink():
             return
         if self.dry:
-            self._plan(f"remove {path}")
+            self.plan(f"remove {path}")
             return
         log.debug("remove: %s", path)
         if path.is_dir() and not path.is_symlink():
@@ -129,14 +129,14 @@ class Runner:
         if path.is_dir():
             return
         if self.dry:
-            self._plan(f"mkdir {path}")
+            self.plan(f"mkdir {path}")
             return
         path.mkdir(mode=mode, parents=True, exist_ok=True)
 
     def copy_file(self, src: Path, dst: Path) -> None:
         """Copy a regular file with its mode, then fsync it."""
         if self.dry:
-            self._plan(f"copy {src} -> {dst}")
+            self.plan(f"copy {src} -> {dst}")
             return
         log.debug("copy: %s -> %s", src, dst)
         shutil.copy2(src, dst)

@@ -67,9 +67,7 @@ class StreamFilter:
             self.phase = "job"
         elif END in line:
             self.phase = "done"
-        elif FAIL in line:
-            sys.stdout.write(line)
-        elif self.phase == "job" or self.verbose:
+        elif FAIL in line or self.phase == "job" or self.verbose:
             sys.stdout.write(line)
 
 

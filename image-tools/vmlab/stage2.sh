@@ -23,7 +23,10 @@ mkdir -p /dev/pts /dev/shm
 mount -t devpts -o gid=5,mode=620,ptmxmode=666 devpts /dev/pts
 mount -t tmpfs -o mode=1777 tmpfs /dev/shm
 mount -t tmpfs -o mode=0755 tmpfs /run
-mkdir -p /run/lock /run/lvm
+mkdir -p /run/lock /run/lvm /run/vmtmp
+# A guest-local TMPDIR: 9p cannot truncate files that are open but unlinked,
+# which is how tempfile.TemporaryFile works.  /tmp itself stays the host's.
+mount -t tmpfs -o mode=1777 tmpfs /run/vmtmp
 KVER=$(uname -r)
 mkdir -p "/lib/modules/$KVER"
 mount --bind "$KROOT/lib/modules/$KVER" "/lib/modules/$KVER"
@@ -57,6 +60,7 @@ fi
 
 # shellcheck disable=SC1091
 source "$JOB/env.sh"
+export TMPDIR=/run/vmtmp
 echo "@@VMRUN:BEGIN@@"
 bash "$JOB/cmd.sh" < /dev/null
 rc=$?

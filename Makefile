@@ -1,0 +1,58 @@
+# imgbased: developer entry points.  `make demo` and `make check` are the two
+# commands a newcomer needs (see README.md); both set everything up first.
+
+PY        := .venv/bin/python
+PYTEST    := env PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 PYTHONDONTWRITEBYTECODE=1 $(PY) -m pytest
+VM_RUN    := image-tools/vm-run
+DESTDIR   ?=
+ADDON_DIR := /usr/share/anaconda/addons/org_ovirt_imgbased
+DBUS_DIR  := /usr/share/anaconda/dbus
+
+.PHONY: setup check check-unit check-vm check-e2e lint bench demo install updates-img clean
+
+setup:
+	image-tools/setup
+
+## The whole test suite: lint, unit tests on the host, the VM tier (real
+## lvm2 in one VM boot), then the end-to-end boots of real disk images.
+check: setup
+	$(MAKE) lint
+	$(MAKE) check-unit
+	$(MAKE) check-vm
+	$(MAKE) check-e2e
+
+check-unit:
+	$(PYTEST) tests/unit -q
+
+# One VM boot runs every test under tests/vm.  /dev/vdb is the scratch store
+# for loop-backed test disks; /dev/vdc is a blank disk for installer tests.
+check-vm:
+	$(VM_RUN) --disk 64G --disk 16G --udev --timeout 2700 -- \
+		env PY_COLORS=0 IMGBASED_TEST_DISK=/dev/vdc $(PYTEST) tests/vm -q -rs
+
+check-e2e:
+	$(PYTEST) tests/e2e -q -rs
+
+lint:
+	.venv/bin/ruff check org_ovirt_imgbased tests image-tools/vmlab image-tools/vm-run
+
+bench: setup
+	$(VM_RUN) --disk 80G --timeout 1800 -- env PY_COLORS=0 $(PY) tests/bench/run_all.py
+
+demo: setup
+	image-tools/demo
+
+install:
+	install -d $(DESTDIR)$(ADDON_DIR) $(DESTDIR)$(DBUS_DIR)/services $(DESTDIR)$(DBUS_DIR)/confs
+	cp -r --no-preserve=ownership org_ovirt_imgbased/. $(DESTDIR)$(ADDON_DIR)/
+	find $(DESTDIR)$(ADDON_DIR) -name __pycache__ -prune -exec rm -rf {} +
+	install -m 0644 data/org.fedoraproject.Anaconda.Addons.OvirtImgbased.service $(DESTDIR)$(DBUS_DIR)/services/
+	install -m 0644 data/org.fedoraproject.Anaconda.Addons.OvirtImgbased.conf $(DESTDIR)$(DBUS_DIR)/confs/
+
+updates-img:
+	rm -rf build/updates && $(MAKE) install DESTDIR=$(CURDIR)/build/updates
+	cd build/updates && find . | cpio -o -H newc --quiet | gzip -9 > ../../imgbased-updates.img
+	@echo "built imgbased-updates.img (boot the installer with inst.updates=URL-of-it)"
+
+clean:
+	rm -rf build imgbased-updates.img

@@ -1,0 +1,7 @@
+"""Allow `python -m org_ovirt_imgbased` as a synonym of `imgbase`."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

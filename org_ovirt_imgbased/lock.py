@@ -1,0 +1,48 @@
+"""One imgbase operation at a time: an flock on a lock file in /run."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from .errors import ImgbaseError
+
+LOCK_PATH = Path(os.environ.get("IMGBASED_LOCK", "/run/imgbased.lock"))
+LOCK_WAIT = float(os.environ.get("IMGBASED_LOCK_WAIT", "10"))
+
+
+def _holder(f) -> str:
+    """The pid recorded by the current lock holder, for the error message."""
+    f.seek(0)
+    pid = f.read().strip()
+    return f"pid {pid}" if pid.isdigit() else "another process"
+
+
+@contextlib.contextmanager
+def locked(path: Path = LOCK_PATH, wait: float = LOCK_WAIT) -> Iterator[None]:
+    """Hold the imgbased lock; wait up to wait seconds, then fail clearly."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as f:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise ImgbaseError(f"another imgbase is running ({_holder(f)} holds {path}); "
+                                       "wait for it to finish and try again") from None
+                time.sleep(0.2)
+        f.seek(0)
+        f.truncate()
+        f.write(f"{os.getpid()}\n")
+        f.flush()
+        try:
+            yield
+        finally:
+            f.truncate(0)
+            fcntl.flock(f, fcntl.LOCK_UN)

@@ -1,0 +1,39 @@
+"""Temporary mounts that are always undone, even when the work inside fails."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from .runner import Runner
+
+MOUNT_BASE = Path(os.environ.get("IMGBASED_RUN_DIR", "/run/imgbased"))
+
+
+@contextlib.contextmanager
+def mounted(runner: Runner, source: str, options: str = "", fstype: str | None = None,
+            readonly_query: bool = False) -> Iterator[Path]:
+    """Mount source on a fresh directory under /run/imgbased and yield it.
+
+    readonly_query marks mounts that change nothing on disk (a read-only look
+    into an image), which run even in dry mode.
+    """
+    MOUNT_BASE.mkdir(parents=True, exist_ok=True)
+    target = Path(tempfile.mkdtemp(prefix="mnt-", dir=MOUNT_BASE))
+    cmd = ["mount"]
+    if fstype:
+        cmd += ["-t", fstype]
+    if options:
+        cmd += ["-o", options]
+    try:
+        runner.run([*cmd, source, str(target)], readonly=readonly_query)
+        try:
+            yield target
+        finally:
+            runner.run(["umount", str(target)], readonly=readonly_query)
+    finally:
+        with contextlib.suppress(OSError):
+            target.rmdir()

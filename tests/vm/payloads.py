@@ -1,0 +1,107 @@
+"""Build small test payloads (ext4 image, liveimg, tarball, directory) and run imgbase."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Payloads:
+    """Paths of the payload variants built from one tree."""
+
+    tree: Path
+    ext4: Path
+    liveimg: Path
+    tarball: Path
+    truncated: Path
+    not_liveimg: Path
+    ext4_sha256: str
+
+
+def make_tree(top: Path, version: str = "1") -> Path:
+    """A tiny root filesystem tree with an identity and some data."""
+    tree = top / f"tree-v{version}"
+    (tree / "usr/lib").mkdir(parents=True)
+    (tree / "etc").mkdir()
+    (tree / "usr/lib/os-release").write_text(
+        f'ID=debian\nVERSION_ID="12"\nIMAGE_ID=imgtest\nIMAGE_VERSION={version}\n')
+    (tree / "etc/hostname").write_text("imgtest\n")
+    (tree / "etc/motd").write_text(f"payload version {version}\n")
+    (tree / "usr/share/factory").mkdir(parents=True)
+    subprocess.run(["cp", "-a", str(tree / "etc"), str(tree / "usr/share/factory/etc")], check=True)
+    (tree / "usr/bin").mkdir()
+    (tree / "usr/bin/blob").write_bytes(os.urandom(3 << 20))
+    return tree
+
+
+def build_payloads(top: Path, version: str = "1", fs_size: str = "192M") -> Payloads:
+    """Build every payload kind from one tree under top."""
+    tree = make_tree(top, version)
+    ext4 = top / f"rootfs-v{version}.img"
+    subprocess.run(["mkfs.ext4", "-q", "-F", "-b", "4096", "-d", str(tree), str(ext4), fs_size], check=True)
+    live = top / f"live-v{version}"
+    (live / "LiveOS").mkdir(parents=True)
+    subprocess.run(["cp", "--sparse=always", str(ext4), str(live / "LiveOS/rootfs.img")], check=True)
+    liveimg = top / f"live-v{version}.squashfs"
+    subprocess.run(["mksquashfs", str(live), str(liveimg), "-quiet", "-noappend", "-comp", "gzip"], check=True)
+    tarball = top / f"rootfs-v{version}.tar.gz"
+    subprocess.run(["tar", "-C", str(tree), "--numeric-owner", "-czf", str(tarball), "."], check=True)
+    truncated = top / f"truncated-v{version}.squashfs"
+    data = liveimg.read_bytes()
+    truncated.write_bytes(data[: len(data) // 2])
+    other = top / "other"
+    (other / "stuff").mkdir(parents=True)
+    (other / "stuff/file").write_text("not a live image\n")
+    not_liveimg = top / f"not-live-v{version}.squashfs"
+    subprocess.run(["mksquashfs", str(other), str(not_liveimg), "-quiet", "-noappend"], check=True)
+    digest = hashlib.sha256(ext4.read_bytes()).hexdigest()
+    return Payloads(tree, ext4, liveimg, tarball, truncated, not_liveimg, digest)
+
+
+class Imgbase:
+    """Run the real imgbase CLI as a subprocess with test-local state paths."""
+
+    def __init__(self, work: Path, vg: str, boot_dir: Path | None = None, bootloader: bool = False) -> None:
+        """Keep lock, journal and run directories under work."""
+        self.vg = vg
+        self.boot_dir = boot_dir or work / "boot"
+        self.boot_dir.mkdir(parents=True, exist_ok=True)
+        self.bootloader = bootloader
+        self.env = {**os.environ, "IMGBASED_LOCK": str(work / "imgbased.lock"),
+                    "IMGBASED_STATE_DIR": str(work / "state"), "IMGBASED_RUN_DIR": str(work / "run"),
+                    "IMGBASED_LOCK_WAIT": "1", "IMGBASED_CMDLINE": str(work / "cmdline"),
+                    "PYTHONPATH": str(ROOT)}
+        self.cmdline = work / "cmdline"
+        self.cmdline.write_text("console=ttyS0\n")
+
+    def __call__(self, *args: str, check: bool = True, vg: bool = True) -> subprocess.CompletedProcess:
+        """Run imgbase with args; with check, fail the test on a non-zero exit."""
+        argv = [sys.executable, "-m", "org_ovirt_imgbased", "--boot-dir", str(self.boot_dir)]
+        if not self.bootloader:
+            argv.append("--no-bootloader")
+        if vg:
+            argv.append(f"--vg={self.vg}")
+        proc = subprocess.run([*argv, *args], capture_output=True, text=True, env=self.env, cwd=ROOT)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"imgbase {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
+        return proc
+
+    def boot_into(self, layer: str) -> None:
+        """Pretend the running system booted layer (img.bootid on the command line)."""
+        self.cmdline.write_text(f"console=ttyS0 img.bootid={layer}\n")
+
+
+def one_line_error(proc: subprocess.CompletedProcess) -> str:
+    """Assert proc failed with exactly one `imgbase: error:` line and no traceback; return it."""
+    assert proc.returncode == 1, (proc.returncode, proc.stdout, proc.stderr)
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("imgbase: error: "), proc.stderr
+    assert "Traceback" not in proc.stderr
+    return lines[0]
