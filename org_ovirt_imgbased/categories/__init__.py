@@ -1,0 +1,1 @@
+"""anaconda spoke categories of the addon (found by anaconda in <addon>/categories/)."""

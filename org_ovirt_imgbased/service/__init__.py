@@ -1,0 +1,6 @@
+"""The anaconda D-Bus module of the addon: the only package (with tui/spokes and categories) importing pyanaconda.
+
+anaconda starts it as ``start-module org_ovirt_imgbased.service`` (see
+data/org.fedoraproject.Anaconda.Addons.OvirtImgbased.service).  Everything here only delegates
+to org_ovirt_imgbased.kickstart and org_ovirt_imgbased.install.
+"""

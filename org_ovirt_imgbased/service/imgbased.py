@@ -1,0 +1,87 @@
+"""The addon's anaconda D-Bus service: keeps the config, reads and writes the kickstart, returns the tasks."""
+
+from __future__ import annotations
+
+import logging
+
+from pyanaconda.core.configuration.anaconda import conf
+from pyanaconda.core.dbus import DBus
+from pyanaconda.core.signal import Signal
+from pyanaconda.modules.common.base import KickstartService
+from pyanaconda.modules.common.containers import TaskContainer
+
+from org_ovirt_imgbased.kickstart import AddonConfig
+from org_ovirt_imgbased.kspayload import resolve_payload
+from org_ovirt_imgbased.service.constants import OVIRT_IMGBASED
+from org_ovirt_imgbased.service.imgbased_interface import OvirtImgbasedInterface
+from org_ovirt_imgbased.service.installation import ImgbasedDeployTask, ImgbasedLayoutTask
+from org_ovirt_imgbased.service.kickstart import OvirtImgbasedKickstartSpecification
+
+log = logging.getLogger(__name__)
+
+
+class OvirtImgbasedService(KickstartService):
+    """The org.fedoraproject.Anaconda.Addons.OvirtImgbased service.
+
+    ``config`` is None until a kickstart section or the spoke sets it; until then the addon
+    installs nothing.
+    """
+
+    def __init__(self) -> None:
+        """Start unconfigured."""
+        super().__init__()
+        self._config: AddonConfig | None = None
+        self._section: AddonConfig | None = None
+        self.configuration_changed = Signal()
+
+    def publish(self) -> None:
+        """Publish the D-Bus object and register the service name."""
+        TaskContainer.set_namespace(OVIRT_IMGBASED.namespace)
+        DBus.publish_object(OVIRT_IMGBASED.object_path, OvirtImgbasedInterface(self))
+        DBus.register_service(OVIRT_IMGBASED.service_name)
+
+    @property
+    def kickstart_specification(self):
+        """Our %addon section plus the payload commands."""
+        return OvirtImgbasedKickstartSpecification
+
+    def process_kickstart(self, data) -> None:
+        """Take the %addon section, with the payload resolved from --liveimg or the liveimg command."""
+        addon = data.addons.org_ovirt_imgbased
+        if addon.config is None:
+            return
+        config, _payload = resolve_payload(addon.config, addon.header_lineno, data)
+        self._section = addon.config
+        self._store(config)
+
+    def setup_kickstart(self, data) -> None:
+        """Write the section back as it was given (the liveimg command belongs to the Payloads module)."""
+        data.addons.org_ovirt_imgbased.config = self._section
+
+    @property
+    def configuration(self) -> str:
+        """The effective config as %addon section text, or "" when unconfigured."""
+        return "" if self._config is None else self._config.to_kickstart()
+
+    def set_configuration(self, text: str) -> None:
+        """Set the config from %addon section text (from the spoke)."""
+        config = AddonConfig.from_kickstart(text)
+        self._section = config
+        self._store(config)
+
+    def _store(self, config: AddonConfig) -> None:
+        """Keep config and tell D-Bus listeners."""
+        self._config = config
+        self.configuration_changed.emit()
+        log.debug("imgbased config: %s", config)
+
+    def configure_with_tasks(self) -> list:
+        """Nothing to configure before the installation."""
+        return []
+
+    def install_with_tasks(self) -> list:
+        """Create the layout, then deploy the image; nothing when unconfigured."""
+        if self._config is None:
+            return []
+        return [ImgbasedLayoutTask(self._config),
+                ImgbasedDeployTask(self._config, conf.target.system_root)]
