@@ -179,7 +179,7 @@ def init_from(ctx: Context, source: str | None) -> str:
             lvm.make_readonly(runner, lv.vg, "Base-0")
             lvm.deactivate(runner, lv.vg, "Base-0")
             txn.step("layer")
-            return _add_layer(ctx, txn, load(runner, lv.vg, ctx.cmdline), "Base-0")
+            return layer_on(ctx, txn, load(runner, lv.vg, ctx.cmdline), "Base-0")
 
 
 def _read_os_release() -> str:
@@ -197,57 +197,58 @@ def _untag(runner: Runner, lv: lvm.LV) -> None:
     lvm.change_tags(runner, f"{lv.vg}/{lv.name}", delete=[lvm.TAG_INIT])
 
 
-def add_base(ctx: Context, path: Path, size: int | None = None, checksum: str | None = None,
-             txn: Transaction | None = None) -> str:
+def add_base(ctx: Context, path: Path, size: int | None = None, checksum: str | None = None) -> str:
     """Create Base-N from an image, filled sparsely, read-only with activation skip."""
-    if txn is not None:
-        return _add_base(ctx, txn, path, size, checksum)
     with locked():
         layout = ctx.layout()
-        with transaction(ctx, layout.vg, "base-add") as own:
-            return _add_base(ctx, own, path, size, checksum)
+        with transaction(ctx, layout.vg, "base-add") as txn:
+            txn.step("verify-image")
+            with image.open_image(ctx.runner, path, checksum) as payload:
+                return base_from_payload(ctx, txn, payload, size)
 
 
-def _add_base(ctx: Context, txn: Transaction, path: Path, size: int | None, checksum: str | None) -> str:
-    """The body of add_base, inside a transaction."""
+def check_base_size(payload: image.Payload, size: int | None) -> int:
+    """The LV size for payload: size if given and big enough, else the image's filesystem size."""
+    want = size or payload.fs_size
+    if want < payload.fs_size:
+        raise ImgbaseError(f"the image's filesystem is {payload.fs_size} bytes, larger than --size "
+                           f"{want}; use --size {payload.fs_size} or more")
+    return want
+
+
+def base_from_payload(ctx: Context, txn: Transaction, payload: image.Payload, size: int | None) -> str:
+    """Create, fill and seal the next base from an opened payload, inside txn."""
     runner = ctx.runner
-    txn.step("verify-image")
-    with image.open_image(runner, path, checksum) as payload:
-        layout = ctx.layout()
-        pool = layout.require_pool()
-        want = size or payload.fs_size
-        if want < payload.fs_size:
-            raise ImgbaseError(f"the image's filesystem is {payload.fs_size} bytes, larger than --size "
-                               f"{want}; use --size {payload.fs_size} or more")
-        space.check_pool(pool, payload.used, ctx.max_fill)
-        name = str(naming.next_base(layout.names()))
-        tags = [lvm.TAG_BASE, *txn.will_create_lv(name)]
-        if payload.identity:
-            tags.append(f"imgbased:image={payload.identity}")
-        if payload.sha256:
-            tags.append(f"imgbased:sha256={payload.sha256}")
-        txn.step("create-base")
-        lvm.create_thin(runner, layout.vg, pool.name, name, want, tags)
-        txn.step("copy-image")
-        image.fill(runner, payload, f"/dev/{layout.vg}/{name}", want)
+    layout = ctx.layout()
+    pool = layout.require_pool()
+    want = check_base_size(payload, size)
+    space.check_pool(pool, payload.used, ctx.max_fill)
+    name = str(naming.next_base(layout.names()))
+    tags = [lvm.TAG_BASE, *txn.will_create_lv(name)]
+    if payload.identity:
+        tags.append(f"imgbased:image={payload.identity}")
+    if payload.sha256:
+        tags.append(f"imgbased:sha256={payload.sha256}")
+    txn.step("create-base")
+    lvm.create_thin(runner, layout.vg, pool.name, name, want, tags)
+    txn.step("copy-image")
+    image.fill(runner, payload, f"/dev/{layout.vg}/{name}", want)
     txn.step("seal-base")
     lvm.make_readonly(runner, layout.vg, name)
     lvm.deactivate(runner, layout.vg, name)
     return name
 
 
-def add_layer(ctx: Context, base: str | None = None, txn: Transaction | None = None) -> str:
+def add_layer(ctx: Context, base: str | None = None) -> str:
     """Create the next writable layer Base-N.M on base (default: the newest base)."""
-    if txn is not None:
-        return _add_layer(ctx, txn, ctx.layout(), base)
     with locked():
         layout = ctx.layout()
-        with transaction(ctx, layout.vg, "layer-add") as own:
-            return _add_layer(ctx, own, layout, base)
+        with transaction(ctx, layout.vg, "layer-add") as txn:
+            return layer_on(ctx, txn, layout, base)
 
 
-def _add_layer(ctx: Context, txn: Transaction, layout: Layout, base: str | None) -> str:
-    """The body of add_layer, inside a transaction."""
+def layer_on(ctx: Context, txn: Transaction, layout: Layout, base: str | None, with_boot: bool = True) -> str:
+    """Create the next layer on base inside txn; with_boot also installs its entry as the default."""
     runner = ctx.runner
     pool = layout.require_pool()
     if base is None:
@@ -263,7 +264,7 @@ def _add_layer(ctx: Context, txn: Transaction, layout: Layout, base: str | None)
     runner.run(["lvchange", "-q", "--permission", "rw", f"{layout.vg}/{name}"], check=False)
     txn.step("new-uuid")
     filesystem.new_uuid(runner, f"/dev/{layout.vg}/{name}")
-    if ctx.manage_boot:
+    if ctx.manage_boot and with_boot:
         txn.step("boot-entry")
         from . import boothook
         boothook.layer_added(ctx, txn, layout.vg, name)

@@ -22,9 +22,20 @@ def _holder(f) -> str:
     return f"pid {pid}" if pid.isdigit() else "another process"
 
 
+_depth = 0  # the lock is re-entrant within one process (update calls gc, which locks too)
+
+
 @contextlib.contextmanager
 def locked(path: Path = LOCK_PATH, wait: float = LOCK_WAIT) -> Iterator[None]:
     """Hold the imgbased lock; wait up to wait seconds, then fail clearly."""
+    global _depth
+    if _depth:
+        _depth += 1
+        try:
+            yield
+        finally:
+            _depth -= 1
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+") as f:
         deadline = time.monotonic() + wait
@@ -41,8 +52,10 @@ def locked(path: Path = LOCK_PATH, wait: float = LOCK_WAIT) -> Iterator[None]:
         f.truncate()
         f.write(f"{os.getpid()}\n")
         f.flush()
+        _depth = 1
         try:
             yield
         finally:
+            _depth = 0
             f.truncate(0)
             fcntl.flock(f, fcntl.LOCK_UN)

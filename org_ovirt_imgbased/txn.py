@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -76,6 +77,13 @@ class Transaction:
         """Record that the operation reached step name."""
         self.journal.step = name
         log.debug("txn %s: step %s", self.journal.id, name)
+        self._save()
+        if os.environ.get("IMGBASED_FAULT_STEP") == name:  # fault injection for the crash tests
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    def mark_committed(self) -> None:
+        """Record the point of no return: from here on, recover completes instead of undoing."""
+        self.journal.committed = True
         self._save()
 
     def will_create_lv(self, name: str) -> list[str]:

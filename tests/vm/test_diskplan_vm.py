@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from org_ovirt_imgbased.diskplan import commit, fstab_lines, plan_layout
+from org_ovirt_imgbased.diskcommit import commit, fstab_lines
+from org_ovirt_imgbased.diskplan import plan_layout
 from org_ovirt_imgbased.disksizes import GiB, LayoutRequest, MiB
 from org_ovirt_imgbased.errors import ImgbaseError
 from tests.lvmhelp import lvs, sh
