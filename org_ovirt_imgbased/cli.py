@@ -15,6 +15,7 @@ import traceback
 from pathlib import Path
 
 from . import __version__, layers
+from .cli_admin import ADMIN_VERBS
 from .cli_boot import BOOT_VERBS
 from .cli_verbs import VERBS
 from .errors import ImgbaseError
@@ -53,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-bootloader", action="store_true",
                    help="do not touch boot entries, kernels or grubenv (tests, image builds)")
     sub = p.add_subparsers(dest="verb", metavar="VERB", required=True)
-    for verb in VERBS + BOOT_VERBS:
+    for verb in VERBS + BOOT_VERBS + ADMIN_VERBS:
         verb(sub)
     return p
 

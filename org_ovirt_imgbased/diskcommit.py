@@ -93,6 +93,11 @@ def _committed(plan: Plan, runner: Runner) -> CommittedLayout:
         biosboot=plan.biosboot.path if plan.biosboot is not None else None)
 
 
+def undo(plan: Plan, runner: Runner | None = None) -> None:
+    """Wipe what a committed plan made on its disk (used when a later install step fails)."""
+    _undo(plan, runner or Runner())
+
+
 def _undo(plan: Plan, runner: Runner) -> None:
     """Remove what a failed commit left: VGs and PVs on the disk, then all signatures."""
     disk = plan.disk.path

@@ -22,6 +22,9 @@ import stat
 import sys
 from dataclasses import dataclass, field
 
+from . import bdconfig  # noqa: F401 - configures libblockdev; must come before blivet
+
+# isort: split
 import blivet
 from blivet import partitioning
 from blivet import storage_log as blivet_storage_log

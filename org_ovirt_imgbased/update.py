@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import boothook, bootloader, config, hooks, image, layers, naming, persist, space
+from . import boothook, bootloader, config, fstab, hooks, image, layers, naming, persist, space
 from .errors import ImgbaseError
 from .layout import Layout
 from .mounts import mounted
@@ -149,6 +149,7 @@ def _apply(ctx: layers.Context, txn, payload: image.Payload, size: int | None, s
             _layer_root(ctx, vg, layer, writable=True) as new_root:
         report = persist.migrate_config(old_root, new_root, ctx.runner, cfg.conflict_policy,
                                         cfg.persist_paths, old_layer=source, new_layer=layer)
+        fstab.retarget(ctx.runner, new_root, vg, layer)
         _request_relabel(ctx, new_root)
         hooks.run("new-layer-added", layer, str(new_root), runner=ctx.runner)
     result.report, result.conflicts = report.render(), len(report.conflicts)
@@ -180,7 +181,7 @@ def _collect_garbage(ctx: layers.Context, result: UpdateResult) -> dict | None:
     """Run GC after a good update; report, never raise."""
     try:
         from . import gc
-        outcome = gc.run_gc(ctx)
+        outcome = gc.run_gc(ctx, take_lock=False)
     except Exception as exc:  # noqa: BLE001 - GC must never fail a good update
         result.warnings.append(f"garbage collection failed: {exc}; run `imgbase gc` later")
         log.warning("warning: garbage collection failed: %s", exc)

@@ -1,0 +1,3 @@
+"""imagelib: build the bootable test OS images and liveimg payloads (image-tools)."""
+
+from __future__ import annotations
