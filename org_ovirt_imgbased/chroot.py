@@ -24,6 +24,7 @@ def prepared(runner: Runner, root: Path, boot_dev: str) -> Iterator[Path]:
             runner.run(["mount", "--rbind", f"/{name}", str(target)])
             runner.run(["mount", "--make-rslave", str(target)])
             mounted.append(target)
+        runner.makedirs(root / "run")
         runner.run(["mount", "-t", "tmpfs", "-o", "mode=0755", "tmpfs", str(root / "run")])
         mounted.append(root / "run")
         runner.makedirs(root / "boot")
@@ -44,11 +45,15 @@ def _tool(root: Path, names: tuple[str, ...]) -> str:
     raise ImgbaseError(f"the image has none of {', '.join(names)}; it cannot be made bootable with GRUB")
 
 
+def grub_tools(root: Path) -> tuple[str, str]:
+    """The target's grub-install and grub-mkconfig names; an error if the image lacks them."""
+    return _tool(root, ("grub-install", "grub2-install")), _tool(root, ("grub-mkconfig", "grub2-mkconfig"))
+
+
 def install_grub(runner: Runner, root: Path, disk: str) -> None:
     """Install GRUB for BIOS on disk and generate grub.cfg, with the target's own grub."""
     chroot = shutil.which("chroot") or "chroot"
-    install = _tool(root, ("grub-install", "grub2-install"))
-    mkconfig = _tool(root, ("grub-mkconfig", "grub2-mkconfig"))
+    install, mkconfig = grub_tools(root)
     grub_dir = "/boot/grub2" if install.startswith("grub2") else "/boot/grub"
     runner.run([chroot, str(root), install, "--target=i386-pc", disk])
     runner.run([chroot, str(root), mkconfig, "-o", f"{grub_dir}/grub.cfg"])

@@ -23,7 +23,8 @@ class CommandError(ImgbaseError):
     def __init__(self, argv: list[str], returncode: int, stderr: str) -> None:
         """Summarise the failed command in one line."""
         lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
-        reason = lines[-1] if lines else "no error output"
+        useful = [ln for ln in lines if not ln.startswith(("WARNING", "dmesg(1) may have"))]
+        reason = (useful or lines or ["no error output"])[0]
         super().__init__(f"{argv[0]} failed (exit {returncode}): {reason}",
                          detail=f"command: {' '.join(argv)}\n{stderr}")
         self.argv = argv

@@ -123,6 +123,7 @@ def deploy(config: AddonConfig, committed: CommittedLayout, payload: image.Paylo
         _install_profile(runner, root)
         _seed_volumes(runner, root, committed)
         progress("installing GRUB with the image's own tools")
+        chroot.grub_tools(root)
         with chroot.prepared(runner, root, committed.boot):
             chroot.install_grub(runner, root, committed.disk)
     return layer
