@@ -25,10 +25,12 @@ check-unit:
 	$(PYTEST) tests/unit -q
 
 # One VM boot runs every test under tests/vm.  /dev/vdb is the scratch store
-# for loop-backed test disks; /dev/vdc is a blank disk for installer tests.
+# for loop-backed test disks; /dev/vdc is a blank disk for installer tests,
+# which also install the real test image (built once, cached outside the repo).
 check-vm:
+	live=$$(image-tools/build-image --version 1 --liveimg) && \
 	$(VM_RUN) --disk 64G --disk 16G --udev --timeout 2700 -- \
-		env PY_COLORS=0 IMGBASED_TEST_DISK=/dev/vdc $(PYTEST) tests/vm -q -rs
+		env PY_COLORS=0 IMGBASED_TEST_DISK=/dev/vdc IMGBASED_TEST_LIVEIMG=$$live $(PYTEST) tests/vm -q -rs
 
 check-e2e:
 	$(PYTEST) tests/e2e -q -rs

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 import traceback
 from pathlib import Path
@@ -19,7 +18,7 @@ from .cli_admin import ADMIN_VERBS
 from .cli_boot import BOOT_VERBS
 from .cli_verbs import VERBS
 from .errors import ImgbaseError
-from .runner import Runner
+from .runner import Runner, setup_logging
 
 EXAMPLES = """\
 examples:
@@ -79,8 +78,7 @@ def emit(result, as_json: bool) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the imgbase command."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
-                        format="imgbase: %(message)s", stream=sys.stderr)
+    setup_logging("imgbase", args.debug)
     try:
         emit(args.handler(make_context(args), args), getattr(args, "json", False))
         return 0

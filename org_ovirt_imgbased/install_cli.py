@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import shlex
 import sys
 import time
@@ -20,7 +19,7 @@ from pykickstart.constants import KS_REBOOT, KS_SHUTDOWN
 from . import fetch
 from .errors import ImgbaseError
 from .kickstart import AddonConfig, parse_kickstart
-from .runner import Runner
+from .runner import Runner, setup_logging
 
 EPILOG = """\
 examples:
@@ -81,8 +80,7 @@ def _interactive(runner: Runner, args) -> AddonConfig | None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of imgbase-install."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
-                        format="imgbase-install: %(message)s", stream=sys.stderr)
+    setup_logging("imgbase-install", args.debug)
     runner = Runner(dry=args.dry)
     start = time.monotonic()
 

@@ -25,6 +25,16 @@ from .errors import CommandError, ImgbaseError
 log = logging.getLogger("imgbased")
 
 
+def setup_logging(prog: str, debug: bool) -> None:
+    """Send imgbased's log to stderr as `prog: message`; other libraries' logs only on errors."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(f"{prog}: %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.DEBUG if debug else logging.WARNING)
+    log.propagate = False
+    logging.basicConfig(level=logging.ERROR, format=f"{prog}: %(name)s: %(message)s", stream=sys.stderr)
+
+
 @dataclass
 class Result:
     """What a command did: its arguments, exit status and output."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 
-from pyanaconda.core.configuration.anaconda import conf
 from pyanaconda.core.dbus import DBus
 from pyanaconda.core.signal import Signal
 from pyanaconda.modules.common.base import KickstartService
@@ -14,7 +13,7 @@ from org_ovirt_imgbased.kickstart import AddonConfig
 from org_ovirt_imgbased.kspayload import resolve_payload
 from org_ovirt_imgbased.service.constants import OVIRT_IMGBASED
 from org_ovirt_imgbased.service.imgbased_interface import OvirtImgbasedInterface
-from org_ovirt_imgbased.service.installation import ImgbasedDeployTask, ImgbasedLayoutTask
+from org_ovirt_imgbased.service.installation import ImgbasedInstallTask
 from org_ovirt_imgbased.service.kickstart import OvirtImgbasedKickstartSpecification
 
 log = logging.getLogger(__name__)
@@ -32,6 +31,7 @@ class OvirtImgbasedService(KickstartService):
         super().__init__()
         self._config: AddonConfig | None = None
         self._section: AddonConfig | None = None
+        self._kernel_args = ""
         self.configuration_changed = Signal()
 
     def publish(self) -> None:
@@ -51,6 +51,7 @@ class OvirtImgbasedService(KickstartService):
         if addon.config is None:
             return
         config, _payload = resolve_payload(addon.config, addon.header_lineno, data)
+        self._kernel_args = getattr(data.bootloader, "appendLine", "") or ""
         self._section = addon.config
         self._store(config)
 
@@ -80,8 +81,7 @@ class OvirtImgbasedService(KickstartService):
         return []
 
     def install_with_tasks(self) -> list:
-        """Create the layout, then deploy the image; nothing when unconfigured."""
+        """One task that lays out the disk and deploys the image; nothing when unconfigured."""
         if self._config is None:
             return []
-        return [ImgbasedLayoutTask(self._config),
-                ImgbasedDeployTask(self._config, conf.target.system_root)]
+        return [ImgbasedInstallTask(self._config, self._kernel_args)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pyanaconda.core.kickstart import VERSION, KickstartSpecification
 from pyanaconda.core.kickstart.addon import AddonData
+from pykickstart.handlers.control import commandMap
 
 from org_ovirt_imgbased.kickstart import ADDON_NAME, AddonConfig, SectionReader
 from org_ovirt_imgbased.kspayload import payload_command_classes
@@ -42,5 +43,5 @@ class OvirtImgbasedKickstartSpecification(KickstartSpecification):
     """Our %addon section, plus the payload commands so that their kind and lines can be checked."""
 
     version = VERSION
-    commands = payload_command_classes(VERSION)
+    commands = {**payload_command_classes(VERSION), "bootloader": commandMap[VERSION]["bootloader"]}
     addons = {ADDON_NAME: OvirtImgbasedData}

@@ -78,7 +78,7 @@ def run_bench(env: BenchEnv) -> tuple[Section, Section]:
     image = make_ext4(realistic_tree(top), top / "rootfs.img", IMAGE_SIZE)
     t_build = time.perf_counter() - start
     fs_size, fs_used = ext4_used(image)
-    cli = Cli(env.work / "base-add", VG)
+    cli = Cli(env.work / "base-add", VG, env.pycache)
     cli.init(env.disk.pv, POOL_SIZE)
     rounds = []
     try:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from org_ovirt_imgbased.lvm import LV_FIELDS
-from tests.bench.machine import BenchEnv, Cli, pool_used, progress, remove_vg, run, timed
+from tests.bench.machine import BenchEnv, Cli, lvs_json, pool_used, progress, remove_vg, run, timed
 from tests.bench.payload import small_tree
 from tests.bench.report import Goal, Section, fmt_mib, fmt_ratio, fmt_seconds, growth, median, ratio
 
@@ -23,16 +23,49 @@ SIZES_GIB = (1, 10, 50)
 REPEATS = 3
 STEPS = ("lvcreate -s -kn", "lvchange -ay", "lvchange --permission rw", "e2fsck -f -y",
          "tune2fs -U random")
-ALTERNATIVES = ("dumpe2fs -h (clean check)", "tune2fs -U random, no e2fsck",
-                "tune2fs -O metadata_csum_seed -U random, no e2fsck")
+ONE_CALL = "lvcreate -s -kn --permission rw (one call)"
+CLEAN_CHECK = "dumpe2fs -h (clean check)"
+PLAIN_UUID = "tune2fs -U random, no e2fsck"
+SEED_UUID = "tune2fs -O metadata_csum_seed -U random, no e2fsck"
+ALTERNATIVES = (ONE_CALL, CLEAN_CHECK, PLAIN_UUID, SEED_UUID)
+PATHS = {"sum of the steps as imgbase runs them": STEPS,
+         "sum: one lvcreate, clean check, tune2fs -U": (ONE_CALL, CLEAN_CHECK, PLAIN_UUID),
+         "sum: one lvcreate, csum_seed + tune2fs -U": (ONE_CALL, SEED_UUID)}
 
 
-def _snapshot(base: str, name: str) -> dict[str, float]:
+def _attr(name: str) -> str:
+    """An LV's attribute string, e.g. Vwi-a-tz--."""
+    rows = lvs_json("-o", "lv_attr", f"{VG}/{name}")["report"][0]["lv"]
+    return rows[0]["lv_attr"] if rows else "?"
+
+
+def _describe_attr(attr: str) -> str:
+    """Permission and activation read from an lv_attr string."""
+    perm = {"w": "writable", "r": "read-only"}.get(attr[1:2], "?")
+    return f"{attr} ({perm}, {'active' if attr[4:5] == 'a' else 'inactive'})"
+
+
+def _snapshot(base: str, name: str, times: dict, outcome: dict) -> str:
     """Make a writable probe snapshot of base the way imgbase does, timing each lvm step."""
-    t_create, _ = timed(["lvcreate", "-q", "-s", "-kn", "-n", name, f"{VG}/{base}"])
-    t_active, _ = timed(["lvchange", "-q", "-ay", f"{VG}/{name}"])
-    t_rw, _ = timed(["lvchange", "-q", "--permission", "rw", f"{VG}/{name}"], check=False)
-    return {STEPS[0]: t_create, STEPS[1]: t_active, STEPS[2]: t_rw}
+    times[STEPS[0]], _ = timed(["lvcreate", "-q", "-s", "-kn", "-n", name, f"{VG}/{base}"])
+    outcome["attr after lvcreate -s -kn"] = _describe_attr(_attr(name))
+    times[STEPS[1]], _ = timed(["lvchange", "-q", "-ay", f"{VG}/{name}"])
+    times[STEPS[2]], _ = timed(["lvchange", "-q", "--permission", "rw", f"{VG}/{name}"], check=False)
+    return f"/dev/{VG}/{name}"
+
+
+def _one_call(base: str, name: str, times: dict, outcome: dict) -> str:
+    """Make the probe snapshot writable and active in a single lvcreate."""
+    times[ONE_CALL], _ = timed(["lvcreate", "-q", "-s", "-kn", "--permission", "rw", "-n", name, f"{VG}/{base}"])
+    outcome[f"attr after {ONE_CALL}"] = _describe_attr(_attr(name))
+    return f"/dev/{VG}/{name}"
+
+
+def _tune(argv: list[str], key: str, times: dict, outcome: dict) -> None:
+    """Time a tune2fs variant; a refusal is recorded instead of a time."""
+    seconds, proc = timed(argv, check=False)
+    times[key] = seconds if proc.returncode == 0 else None
+    outcome[key] = "ok" if proc.returncode == 0 else f"refused: {proc.stdout.strip()[-80:]}"
 
 
 def _fs_state(device: str) -> str:
@@ -47,42 +80,41 @@ def _fs_state(device: str) -> str:
     return f"{fields.get('Filesystem state', '?')}, {csum}"
 
 
-def probe_parts(base: str) -> tuple[dict[str, float | None], dict[str, str], str]:
+def probe_parts(base: str) -> tuple[dict[str, float | None], dict[str, str]]:
     """Time each layer-add step, and the alternatives, on probe snapshots of base."""
     times: dict[str, float | None] = {}
     outcome: dict[str, str] = {}
-    times.update(_snapshot(base, "probe1"))
-    dev = f"/dev/{VG}/probe1"
-    state = _fs_state(dev)
-    t_fsck, fsck = timed(["e2fsck", "-f", "-y", dev], check=False)
-    times[STEPS[3]] = t_fsck
-    times[STEPS[4]], _ = timed(["tune2fs", "-U", "random", dev])
+    dev = _snapshot(base, "probe1", times, outcome)
+    outcome["base filesystem state"] = _fs_state(dev)
+    times[STEPS[3]], fsck = timed(["e2fsck", "-f", "-y", dev], check=False)
     outcome[STEPS[3]] = f"exit {fsck.returncode}"
-    _snapshot(base, "probe2")
-    dev2 = f"/dev/{VG}/probe2"
-    times[ALTERNATIVES[0]], _ = timed(["dumpe2fs", "-h", dev2])
-    t_plain, plain = timed(["tune2fs", "-U", "random", dev2], check=False)
-    times[ALTERNATIVES[1]] = t_plain if plain.returncode == 0 else None
-    outcome[ALTERNATIVES[1]] = "ok" if plain.returncode == 0 else f"refused: {plain.stdout.strip()[-80:]}"
-    _snapshot(base, "probe3")
-    dev3 = f"/dev/{VG}/probe3"
-    t_seed, seed = timed(["tune2fs", "-O", "metadata_csum_seed", "-U", "random", dev3], check=False)
-    times[ALTERNATIVES[2]] = t_seed if seed.returncode == 0 else None
-    outcome[ALTERNATIVES[2]] = "ok" if seed.returncode == 0 else f"refused: {seed.stdout.strip()[-80:]}"
-    fsck3 = run(["e2fsck", "-f", "-n", dev3], check=False)
-    outcome["check after csum_seed"] = f"e2fsck -fn exit {fsck3.returncode}"
+    times[STEPS[4]], _ = timed(["tune2fs", "-U", "random", dev])
+    dev = _one_call(base, "probe2", times, outcome)
+    times[CLEAN_CHECK], _ = timed(["dumpe2fs", "-h", dev])
+    _tune(["tune2fs", "-U", "random", dev], PLAIN_UUID, times, outcome)
+    dev = _one_call(base, "probe3", times, outcome)
+    _tune(["tune2fs", "-O", "metadata_csum_seed", "-U", "random", dev], SEED_UUID, times, outcome)
+    check = run(["e2fsck", "-f", "-n", dev], check=False)
+    outcome["e2fsck -fn after csum_seed + new UUID"] = f"exit {check.returncode}"
     run(["lvremove", "-q", "-f", f"{VG}/probe1", f"{VG}/probe2", f"{VG}/probe3"])
-    return times, outcome, state
+    return times, outcome
 
 
-def fixed_costs(cli: Cli) -> dict[str, float]:
-    """Costs every layer add pays whatever the size: the interpreter, imports, one lvs."""
-    t_python, _ = timed([cli.argv()[0], "-S", "-c", "pass"])
-    t_version, _ = timed(cli.argv("--version", vg=False), env=cli.env)
-    t_lvs, _ = timed(["lvs", "--reportformat", "json", "--units", "b", "--nosuffix", "--binary",
-                      "-o", LV_FIELDS])
-    return {"python -S -c pass": t_python, "imgbase --version (interpreter + imports)": t_version,
-            "lvs --reportformat json (one layout read)": t_lvs}
+def _median_time(argv: list[str], env: dict[str, str] | None = None) -> float | None:
+    """Median wall time of REPEATS runs of a command."""
+    return median([timed(argv, env=env)[0] for _ in range(REPEATS)])
+
+
+def fixed_costs(cli: Cli, cold: Cli) -> dict[str, float | None]:
+    """Costs every layer add pays whatever the size (medians): the interpreter, imports, one lvs."""
+    return {"python -S -c pass": _median_time([cli.argv()[0], "-S", "-c", "pass"]),
+            "imgbase --version (interpreter + imports, bytecode cached)":
+                _median_time(cli.argv("--version", vg=False), cli.env),
+            "imgbase --version, no bytecode cache (compiles the package)":
+                _median_time(cold.argv("--version", vg=False), cold.env),
+            "lvs --reportformat json (one layout read)":
+                _median_time(["lvs", "--reportformat", "json", "--units", "b", "--nosuffix", "--binary",
+                              "-o", LV_FIELDS])}
 
 
 def _add_bases(cli: Cli, tree: Path) -> tuple[dict[int, str], list[list[str]]]:
@@ -90,9 +122,10 @@ def _add_bases(cli: Cli, tree: Path) -> tuple[dict[int, str], list[list[str]]]:
     bases, rows = {}, []
     for gib in SIZES_GIB:
         progress(f"base --add --size {gib}G (directory payload)")
+        before = pool_used(VG)
         seconds, out = cli.json("base", "--add", "--size", f"{gib}G", str(tree))
         bases[gib] = out["base"]
-        rows.append([f"{gib} GiB", out["base"], fmt_seconds(seconds)])
+        rows.append([f"{gib} GiB", out["base"], fmt_seconds(seconds), fmt_mib(pool_used(VG) - before)])
     return bases, rows
 
 
@@ -116,23 +149,24 @@ def run_bench(env: BenchEnv) -> Section:
     top = env.disk.scratch / "layer-add"
     top.mkdir()
     tree = small_tree(top)
-    cli = Cli(env.work / "layer-add", VG)
+    cli = Cli(env.work / "layer-add", VG, env.pycache)
     progress("layout --init")
     t_init = cli.init(env.disk.pv)
     try:
         bases, setup_rows = _add_bases(cli, tree)
         times, grown = _layer_runs(cli, bases)
-        parts, outcomes, states = {}, {}, {}
+        parts, outcomes = {}, {}
         for gib in SIZES_GIB:
             progress(f"timing the steps by hand on {gib} GiB probe snapshots")
-            parts[gib], outcomes[gib], states[gib] = probe_parts(bases[gib])
-        fixed = fixed_costs(cli)
+            parts[gib], outcomes[gib] = probe_parts(bases[gib])
+        fixed = fixed_costs(cli, Cli(env.work / "layer-add", VG, None))
     finally:
         remove_vg(VG, env.disk.pv)
-    section.table(["setup", "base", "time"], [["layout --init", VG, fmt_seconds(t_init)], *setup_rows],
-                  "Setup (not a goal): imgbase layout --init and base --add of a 10 MiB tree")
+    section.table(["setup", "base", "time", "pool growth"],
+                  [["layout --init", VG, fmt_seconds(t_init), "-"], *setup_rows],
+                  "Setup (not a goal): imgbase layout --init, then base --add --size N of a 10 MiB tree")
     _report_runs(section, bases, times, grown)
-    _report_parts(section, parts, outcomes, states, fixed)
+    _report_parts(section, parts, outcomes, fixed)
     return section
 
 
@@ -155,27 +189,33 @@ def _report_runs(section: Section, bases: dict[int, str], times: dict[int, list[
                               "< 1 s on real hardware"))
 
 
-def _report_parts(section: Section, parts: dict, outcomes: dict, states: dict, fixed: dict[str, float]) -> None:
+def _report_parts(section: Section, parts: dict, outcomes: dict, fixed: dict[str, float | None]) -> None:
     """Where the time goes: each step by hand, the alternatives, fixed costs, and the growth."""
     sizes = [f"{g} GiB" for g in SIZES_GIB]
-    rows = [[step, *(fmt_seconds(parts[g].get(step)) for g in SIZES_GIB)] for step in STEPS]
-    rows.append(["sum of the steps", *(fmt_seconds(sum(parts[g][s] for s in STEPS)) for g in SIZES_GIB)])
-    section.table(["step (as imgbase runs it)", *sizes], rows,
-                  "Where a layer add spends its time: the same steps run by hand on a probe snapshot")
-    alt = [[step, *(fmt_seconds(parts[g].get(step)) if parts[g].get(step) is not None
-                    else outcomes[g].get(step, "-") for g in SIZES_GIB)] for step in ALTERNATIVES]
-    alt.append(["base filesystem state", *(states[g] for g in SIZES_GIB)])
-    alt.append(["e2fsck -f -y outcome", *(outcomes[g][STEPS[3]] for g in SIZES_GIB)])
-    alt.append(["after csum_seed + new UUID", *(outcomes[g]["check after csum_seed"] for g in SIZES_GIB)])
-    section.table(["cheaper ways to a fresh UUID (each on its own snapshot)", *sizes], alt)
-    section.table(["fixed cost per call", "time"], [[k, fmt_seconds(v)] for k, v in fixed.items()])
-    grow = growth(parts)
+
+    def cell(gib: int, step: str) -> str:
+        value = parts[gib].get(step)
+        return fmt_seconds(value) if value is not None else outcomes[gib].get(step, "-")
+
+    rows = [[step, *(cell(g, step) for g in SIZES_GIB)] for step in (*STEPS, *ALTERNATIVES)]
+    sums = {name: {g: _sum(parts[g], steps) for g in SIZES_GIB} for name, steps in PATHS.items()}
+    rows += [[name, *(fmt_seconds(by[g]) for g in SIZES_GIB)] for name, by in sums.items()]
+    section.table(["step, run by hand on a probe snapshot", *sizes], rows,
+                  "Where a layer add spends its time: imgbase's steps, then cheaper alternatives (each "
+                  "alternative on its own fresh snapshot), then the sums of three ways to make a layer")
+    facts = sorted({k for g in SIZES_GIB for k in outcomes[g] if k not in ALTERNATIVES})
+    section.table(["what the probes saw", *sizes], [[k, *(outcomes[g].get(k, "-") for g in SIZES_GIB)]
+                                                    for k in facts])
+    section.table(["fixed cost per call (median)", "time"], [[k, fmt_seconds(v)] for k, v in fixed.items()])
+    ratios = [f"{name}: {fmt_ratio(ratio(by[SIZES_GIB[-1]], by[SIZES_GIB[0]]))}" for name, by in sums.items()]
+    section.note(f"{SIZES_GIB[-1]} GiB / {SIZES_GIB[0]} GiB per way of making a layer: " + "; ".join(ratios) + ".")
+    grow = growth({g: {k: parts[g].get(k) for k in STEPS} for g in SIZES_GIB})
     if grow:
-        step, extra = grow[0]
-        fsck_share = [ratio(parts[g][STEPS[3]] + parts[g][STEPS[4]], sum(parts[g][s] for s in STEPS))
-                      for g in SIZES_GIB]
-        section.note(f"Growth {SIZES_GIB[0]} -> {SIZES_GIB[-1]} GiB by step: "
-                     + ", ".join(f"{s} {d:+.3f} s" for s, d in grow)
-                     + f".\nLargest growth: {step} ({extra:+.3f} s). e2fsck + tune2fs share of the "
-                     "steps: " + ", ".join(f"{g} GiB {100 * (s or 0):.0f}%" for g, s in zip(SIZES_GIB, fsck_share))
-                     + ".")
+        section.note(f"Growth {SIZES_GIB[0]} -> {SIZES_GIB[-1]} GiB by imgbase's steps: "
+                     + ", ".join(f"{s} {d:+.3f} s" for s, d in grow) + f". Largest: {grow[0][0]}.")
+
+
+def _sum(times: dict[str, float | None], steps: tuple[str, ...]) -> float | None:
+    """Sum of the steps' times, None when one is missing (a refused alternative)."""
+    values = [times.get(s) for s in steps]
+    return None if any(v is None for v in values) else sum(values)

@@ -1,16 +1,13 @@
-"""End-to-end checks of the test OS images: contents of v1 and v2, the liveimg, a real boot.
+"""End-to-end checks of the test OS images: contents of v1 and v2 and the liveimg.
 
 The images come from image-tools/build-image (cached outside the repo, so this is quick after
-the first build).  Contents are read with debugfs, without mounting.  The boot test installs v1
-onto a blank disk with tests/e2e/manual_install.sh inside the VM lab, then boots the disk
-through BIOS + GRUB from the thin LV HostVG/Base-0.1, with a 9p share whose job.sh checks the
-running system from the inside.  Needs root, debootstrap and qemu; about 3-4 minutes under TCG.
+the first build).  Contents are read with debugfs, without mounting.  Booting them is proven by
+test_lifecycle.py, which installs with imgbase-install and boots through BIOS + GRUB.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -107,48 +104,3 @@ def test_v2_liveimg_layout_and_sizes(images):
     assert rep.returncode == 0, rep.stderr
     print(rep.stdout)
     assert live.stat().st_size < rootfs.stat().st_blocks * 512
-
-
-JOB = r"""set -u
-fail=0
-check() { if eval "$2"; then echo "ok: $1"; else echo "FAIL: $1"; fail=1; fi; }
-root=$(findmnt -n -o SOURCE /)
-check "root is the thin LV"       '[ "$(lvs --noheadings -o lv_name,pool_lv "$root" | xargs)" = "Base-0.1 pool00" ]'
-check "root is read-write"        'findmnt -n -o OPTIONS / | grep -qw rw'
-check "dm_thin_pool is loaded"    'grep -qw dm_thin_pool /proc/modules'
-check "imgbased imports"          'python3 -c "import org_ovirt_imgbased" '
-check "image identity v1"         'grep -qx "IMAGE_VERSION=\"1\"" /usr/lib/os-release'
-check "factory /etc present"      '[ -f /usr/share/factory/etc/imgbased-test.conf ]'
-check "no failed test units"      '! systemctl is-failed -q imgbased-test-booted.service'
-echo "from the guest" > "$IMGBASED_JOB_SHARE/guest-wrote"
-exit $fail
-"""
-
-
-@pytest.mark.skipif(not shutil.which("qemu-system-x86_64"), reason="needs qemu (make setup)")
-def test_v1_boots_from_a_thin_lv_through_grub_and_runs_the_share_job(images, tmp_path):
-    """Install v1 with manual_install.sh, boot it, and let the job runner check it from inside."""
-    disk = tmp_path / "disk.img"
-    with open(disk, "wb") as f:
-        f.truncate(8 << 30)
-    install = subprocess.run([str(TOOLS / "vm-run"), "--attach", str(disk), "--timeout", "900", "--",
-                              "bash", str(ROOT / "tests/e2e/manual_install.sh"), "/dev/vdb", str(images[1])],
-                             capture_output=True, text=True, cwd=ROOT)
-    assert install.returncode == 0, install.stdout[-3000:] + install.stderr[-2000:]
-    share = tmp_path / "share"
-    share.mkdir()
-    (share / "job.sh").write_text(JOB)
-    log = tmp_path / "serial.log"
-    boot = subprocess.run([str(TOOLS / "vm-run"), "--boot", str(disk), "--share", str(share),
-                           "--timeout", "600", "--serial-log", str(log),
-                           "--expect", r"IMGBASED_BOOTED Base-0\.1 root=\S+ lv=HostVG/Base-0\.1 image=imgbased-test-1",
-                           "--expect", r"IMGBASED_JOB_END rc=\d+"],
-                          capture_output=True, text=True, cwd=ROOT)
-    console = log.read_text(errors="replace") if log.exists() else boot.stdout
-    assert boot.returncode == 0, console[-4000:] + boot.stderr[-1000:]
-    assert (share / "job.rc").read_text().strip() == "0", (share / "job.log").read_text()
-    assert (share / "guest-wrote").read_text() == "from the guest\n"
-    assert not (share / "job.sh").exists() and (share / "job.sh.ran").exists()
-    marker = re.search(r"IMGBASED_BOOTED .* uptime=([\d.]+)", console)
-    assert marker, console[-2000:]
-    print(f"install: {install.stdout.strip().splitlines()[-1]}; boot marker at {marker.group(1)}s guest uptime")

@@ -149,3 +149,15 @@ def test_run_all_refuses_outside_the_vm_lab(monkeypatch, capsys):
     monkeypatch.delenv("IMGBASED_IN_VM", raising=False)
     assert run_all.main(["--disk", "/dev/null"]) == 2
     assert "refusing to wipe /dev/null" in capsys.readouterr().err
+
+
+def test_bytecode_env_caches_in_a_prefix_or_never(monkeypatch, tmp_path):
+    """With a directory, bytecode goes there and may be written; with None, it is never cached."""
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    monkeypatch.setenv("PYTHONPYCACHEPREFIX", "/elsewhere")
+    cached = machine.bytecode_env(tmp_path)
+    assert cached["PYTHONPYCACHEPREFIX"] == str(tmp_path)
+    assert "PYTHONDONTWRITEBYTECODE" not in cached
+    cold = machine.bytecode_env(None)
+    assert cold["PYTHONDONTWRITEBYTECODE"] == "1"
+    assert "PYTHONPYCACHEPREFIX" not in cold

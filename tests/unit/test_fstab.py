@@ -1,0 +1,32 @@
+"""The per-layer root line of fstab."""
+
+from __future__ import annotations
+
+from org_ovirt_imgbased import fstab
+from org_ovirt_imgbased.runner import Runner
+
+
+def test_root_line_is_replaced_and_extras_added_once():
+    """The old layer's / line is replaced; extra lines are appended only if missing."""
+    text = "# static\n/dev/HostVG/Base-0.1 / ext4 defaults,discard 0 1\nUUID=b /boot ext4 defaults 1 2\n"
+    out = fstab.with_root(text, "HostVG", "Base-1.1", ["UUID=b /boot ext4 defaults 1 2",
+                                                       "/dev/HostVG/var /var ext4 defaults,discard 1 2"])
+    lines = out.splitlines()
+    assert lines[1] == "/dev/HostVG/Base-1.1 / ext4 defaults,discard 0 1"
+    assert lines.count("UUID=b /boot ext4 defaults 1 2") == 1
+    assert lines[-1].startswith("/dev/HostVG/var /var")
+    assert "Base-0.1" not in out
+
+
+def test_missing_root_line_is_added(tmp_path):
+    """A fstab without / gets one; a missing fstab is created."""
+    assert fstab.with_root("", "VG", "Base-0.1").splitlines() == ["/dev/VG/Base-0.1 / ext4 defaults,discard 0 1"]
+    (tmp_path / "etc").mkdir()
+    fstab.retarget(Runner(), tmp_path, "VG", "Base-2.1", ["/dev/VG/var /var ext4 defaults 1 2"])
+    assert (tmp_path / "etc/fstab").read_text().splitlines()[0] == "/dev/VG/Base-2.1 / ext4 defaults,discard 0 1"
+
+
+def test_commented_root_line_is_left_alone():
+    """A commented-out / line is not treated as the root line."""
+    out = fstab.with_root("#/dev/x / ext4 defaults 0 1\n", "VG", "Base-0.1")
+    assert "#/dev/x / ext4 defaults 0 1" in out and "/dev/VG/Base-0.1 / ext4" in out
