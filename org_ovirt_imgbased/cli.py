@@ -10,15 +10,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import traceback
 from pathlib import Path
 
 from . import __version__, layers
 from .cli_admin import ADMIN_VERBS
 from .cli_boot import BOOT_VERBS
 from .cli_verbs import VERBS
-from .errors import ImgbaseError
-from .runner import Runner, setup_logging
+from .runner import Runner, guarded, setup_logging
 
 EXAMPLES = """\
 examples:
@@ -79,23 +77,12 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the imgbase command."""
     args = build_parser().parse_args(argv)
     setup_logging("imgbase", args.debug)
-    try:
+
+    def body() -> int:
         emit(args.handler(make_context(args), args), getattr(args, "json", False))
         return 0
-    except ImgbaseError as exc:
-        print(f"imgbase: error: {exc}", file=sys.stderr)
-        if args.debug and exc.detail:
-            print(exc.detail.rstrip(), file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("imgbase: interrupted", file=sys.stderr)
-        return 130
-    except Exception as exc:  # noqa: BLE001 - last resort: one line, traceback only with --debug
-        print(f"imgbase: internal error: {type(exc).__name__}: {exc} (rerun with --debug for details)",
-              file=sys.stderr)
-        if args.debug:
-            traceback.print_exc()
-        return 70
+
+    return guarded("imgbase", args.debug, body)
 
 
 if __name__ == "__main__":

@@ -28,12 +28,12 @@ from .errors import ImgbaseError
 from .layout import Layout
 from .lock import locked
 from .mounts import mounted
+from .persist_fs import files_equal
 from .runner import Runner
 
 if TYPE_CHECKING:
     from .layers import Context
 
-CHUNK = 1 << 20
 ADDED, CHANGED, REMOVED = "added", "changed", "removed"
 _MARK = {ADDED: "A", CHANGED: "M", REMOVED: "D"}
 _KINDS = ((stat.S_ISREG, "file"), (stat.S_ISDIR, "dir"), (stat.S_ISLNK, "link"), (stat.S_ISCHR, "char-device"),
@@ -149,26 +149,6 @@ def scan(top: Path, etc_only: bool = False) -> dict[bytes, os.stat_result]:
     return found
 
 
-def same_bytes(a: bytes, b: bytes) -> bool:
-    """True when two regular files have the same content (read in chunks, never following links)."""
-    flags = os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NOATIME", 0)
-    with open(_open(a, flags), "rb", closefd=True) as fa, open(_open(b, flags), "rb", closefd=True) as fb:
-        while True:
-            ca, cb = fa.read(CHUNK), fb.read(CHUNK)
-            if ca != cb:
-                return False
-            if not ca:
-                return True
-
-
-def _open(path: bytes, flags: int) -> int:
-    """Open a file descriptor, retrying without O_NOATIME (only the owner or root may use it)."""
-    try:
-        return os.open(path, flags)
-    except PermissionError:
-        return os.open(path, flags & ~getattr(os, "O_NOATIME", 0))
-
-
 def differences(a: os.stat_result, b: os.stat_result, pa: bytes, pb: bytes,
                 same_lineage: bool) -> tuple[list[str], dict[str, str]]:
     """Why two entries at the same path differ: type, mode, owner, link, device, content."""
@@ -200,7 +180,7 @@ def _same_content(a: os.stat_result, b: os.stat_result, pa: bytes, pb: bytes, sa
     untouched = (a.st_ino, a.st_mtime_ns, a.st_ctime_ns) == (b.st_ino, b.st_mtime_ns, b.st_ctime_ns)
     if same_lineage and untouched:
         return True
-    return same_bytes(pa, pb)
+    return files_equal(pa, pb)
 
 
 def compare_trees(old: Path, new: Path, etc_only: bool = False, same_lineage: bool = False) -> list[Change]:

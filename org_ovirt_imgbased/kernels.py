@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ImgbaseError
+from .space import free_bytes
 
 MIB = 1024 * 1024
 SPACE_MARGIN = 16 * MIB
@@ -111,12 +112,6 @@ def find_kernel(root: Path) -> KernelFiles:
                            f"boot/initrd.img-{kver}, boot/initramfs-{kver}.img and "
                            f"usr/lib/modules/{kver}/initramfs.img); build one in the image")
     return KernelFiles(kver, vmlinuz, initrd, name)
-
-
-def free_bytes(path: Path) -> int:
-    """Bytes available to unprivileged writers on the file system holding path."""
-    st = os.statvfs(path)
-    return st.f_bavail * st.f_frsize
 
 
 def mib(n: int) -> str:

@@ -71,9 +71,10 @@ def lstat_node(path: str, uid_map: dict[int, int] | None = None,
     return Node(path, kind, stat.S_IMODE(st.st_mode), uid, gid, size, target, rdev)
 
 
-def files_equal(a: str, b: str) -> bool:
-    """Compare two regular files byte by byte."""
-    with open(a, "rb") as fa, open(b, "rb") as fb:
+def files_equal(a: str | bytes, b: str | bytes) -> bool:
+    """Compare two regular files byte by byte, never following a symlink."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW
+    with open(os.open(a, flags), "rb") as fa, open(os.open(b, flags), "rb") as fb:
         while True:
             ca, cb = fa.read(_CHUNK), fb.read(_CHUNK)
             if ca != cb:

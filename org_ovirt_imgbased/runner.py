@@ -16,7 +16,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+import traceback
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +34,26 @@ def setup_logging(prog: str, debug: bool) -> None:
     log.setLevel(logging.DEBUG if debug else logging.WARNING)
     log.propagate = False
     logging.basicConfig(level=logging.ERROR, format=f"{prog}: %(name)s: %(message)s", stream=sys.stderr)
+
+
+def guarded(prog: str, debug: bool, body: Callable[[], int]) -> int:
+    """Run a CLI body: expected errors as one line (exit 1), others without a traceback unless debug."""
+    try:
+        return body()
+    except ImgbaseError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        if debug and exc.detail:
+            print(exc.detail.rstrip(), file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - last resort: one line, the traceback only with --debug
+        print(f"{prog}: internal error: {type(exc).__name__}: {exc} (rerun with --debug for details)",
+              file=sys.stderr)
+        if debug:
+            traceback.print_exc()
+        return 70
 
 
 @dataclass
