@@ -27,6 +27,7 @@ from .errors import ImgbaseError
 from .grubcfg import Platform, detect_platform, regenerate_config
 from .grubenv import NEXT, SAVED, TRY, GrubEnv
 from .kernels import ENTRY_SIZE, SPACE_MARGIN, check_space, find_kernel
+from .layout import running_layer_from_cmdline
 from .runner import Runner
 
 __all__ = [
@@ -61,14 +62,7 @@ class EntryStatus:
 
 def running_layer(cmdline_path: Path = CMDLINE) -> str | None:
     """The layer named by ``img.bootid=`` on the kernel command line, or None."""
-    try:
-        words = Path(cmdline_path).read_text().split()
-    except OSError:
-        return None
-    ids = [w[len("img.bootid="):] for w in words if w.startswith("img.bootid=")]
-    if ids and naming.is_name(ids[-1]) and naming.parse(ids[-1]).is_layer:
-        return ids[-1]
-    return None
+    return running_layer_from_cmdline(Path(cmdline_path))
 
 
 def usual_kernel_args(cmdline_path: Path = CMDLINE) -> list[str]:

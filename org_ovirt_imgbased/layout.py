@@ -156,10 +156,9 @@ def running_layer_from_cmdline(cmdline: Path = Path("/proc/cmdline")) -> str | N
         words = cmdline.read_text().split()
     except OSError:
         return None
-    for word in words:
-        if word.startswith("img.bootid="):
-            value = word.split("=", 1)[1]
-            return value if naming.is_name(value) else None
+    ids = [w.split("=", 1)[1] for w in words if w.startswith("img.bootid=")]
+    if ids and naming.is_name(ids[-1]) and naming.parse(ids[-1]).is_layer:
+        return ids[-1]
     return None
 
 
