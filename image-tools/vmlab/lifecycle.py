@@ -69,7 +69,7 @@ def steps(v2_name: str, v2_sum: str) -> list[Step]:
     update = f'imgbase update --checksum sha256:{v2_sum} "$IMGBASED_JOB_SHARE/{v2_name}"\n'
     return [
         Step("first boot, customise, update", "Base-0.1",
-             'test "$(findmnt -no SOURCE /)" = /dev/mapper/HostVG-Base--0.1\n'
+             "test \"$(lvs --noheadings -o vg_name,lv_name \"$(findmnt -no SOURCE /)\" | xargs)\" = 'HostVG Base-0.1'\n"
              "echo '10.9.9.9 e2e-local-edit' >> /etc/hosts\n"
              "useradd -m -u 1500 alice\n"
              "mkdir -p /var/lib/e2e && head -c 4M /dev/urandom > /var/lib/e2e/data.bin\n"

@@ -194,6 +194,7 @@ def _report_parts(section: Section, parts: dict, outcomes: dict, fixed: dict[str
     sizes = [f"{g} GiB" for g in SIZES_GIB]
 
     def cell(gib: int, step: str) -> str:
+        """A step's time, or what happened instead (a refusal)."""
         value = parts[gib].get(step)
         return fmt_seconds(value) if value is not None else outcomes[gib].get(step, "-")
 

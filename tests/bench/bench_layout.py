@@ -77,6 +77,7 @@ def floors(cli: Cli, cold: Cli) -> dict[str, float | None]:
     imports = [python, "-S", "-c", "import org_ovirt_imgbased.cli"]
 
     def med(argv: list[str], env: dict[str, str] | None = None) -> float | None:
+        """Median wall time of REPEATS runs."""
         return median([timed(argv, env=env)[0] for _ in range(REPEATS)])
 
     return {"python -S -c pass": med([python, "-S", "-c", "pass"]), IMPORT_CACHED: med(imports, cli.env),

@@ -58,6 +58,7 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> st
     sizes = [max(len(r[i]) for r in cells) for i in range(width)]
 
     def line(row: list[str]) -> str:
+        """One padded table row."""
         parts = [c.rjust(sizes[i]) if _is_number_cell(c) and i else c.ljust(sizes[i])
                  for i, c in enumerate(row)]
         return "  ".join(parts).rstrip()
