@@ -12,7 +12,7 @@ import argparse
 import json
 from typing import Any, Optional
 
-from . import check, diff, gc, layers
+from . import layers
 from .errors import ImgbaseError
 
 Result = Optional[tuple[Any, str]]  # (JSON-ready data, text) or nothing to print
@@ -50,6 +50,7 @@ def add_check(sub) -> None:
 
 def do_check(ctx: layers.Context, args) -> Result:
     """Run the checks; print the report and fail when a check failed."""
+    from . import check
     report = check.run_check(ctx)
     data, text = report.to_dict(), report.render()
     if report.failed:
@@ -77,6 +78,7 @@ def add_diff(sub) -> None:
 
 def do_diff(ctx: layers.Context, args) -> Result:
     """Compare the two trees."""
+    from . import diff
     result = diff.diff(ctx, args.a, args.b, etc_only=args.etc)
     return result.to_dict(), result.render()
 
@@ -98,6 +100,7 @@ def add_gc(sub) -> None:
 
 def do_gc(ctx: layers.Context, args) -> Result:
     """Plan or run garbage collection; fail (after printing) if a base could not be removed."""
+    from . import gc
     result = gc.run_gc(ctx, dry_run=args.dry_run, keep=args.keep)
     data, text = result.to_dict(), result.render()
     if not result.ok:

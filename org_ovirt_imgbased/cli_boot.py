@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import bootloader, layers, naming, recover, update
+from . import layers, naming
 from .cli_verbs import Result, _json_flag, _one_of
 from .errors import ImgbaseError
 from .units import parse_size
@@ -39,6 +39,7 @@ def add_boot(sub) -> None:
 
 def do_boot(ctx: layers.Context, args) -> Result:
     """Dispatch the boot actions."""
+    from . import bootloader
     runner, boot = ctx.runner, ctx.boot_dir
     if args.if_pending and not args.confirm:
         raise ImgbaseError("--if-pending only goes with --confirm")
@@ -84,6 +85,7 @@ def add_rollback(sub) -> None:
 
 def do_rollback(ctx: layers.Context, args) -> Result:
     """Roll the default back."""
+    from . import bootloader
     with layers.locked():
         layout = ctx.layout()
         if args.to:
@@ -118,6 +120,7 @@ def add_update(sub) -> None:
 
 def do_update(ctx: layers.Context, args) -> Result:
     """Run the update."""
+    from . import update
     size = parse_size(args.size) if args.size else None
     result = update.update(ctx, args.image, args.checksum, args.from_layer, args.try_boot, args.dry_run, size)
     return result.to_dict(), result.text()
@@ -138,6 +141,7 @@ def add_recover(sub) -> None:
 
 def do_recover(ctx: layers.Context, args) -> Result:
     """Recover or list."""
+    from . import recover
     result = recover.recover(ctx, listing=args.list)
     return ({"findings": [f.to_dict() for f in result.findings], "problems": result.problems},
             result.text(args.list))

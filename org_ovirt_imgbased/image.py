@@ -16,7 +16,9 @@ import re
 import struct
 import sys
 import tarfile
+import threading
 from collections.abc import Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,7 +42,17 @@ class Payload:
     fs_size: int  # the filesystem size for ext4; a suggested LV size otherwise
     used: int  # bytes the payload will occupy in the pool
     identity: str | None
-    sha256: str | None
+    digest: str | Future | None  # the image file's sha256, or its computation still running
+
+    @property
+    def sha256(self) -> str | None:
+        """The image file's sha256 (waits for a background hash to finish)."""
+        if not isinstance(self.digest, Future):
+            return self.digest
+        try:
+            return self.digest.result()
+        except OSError as exc:
+            raise ImgbaseError(f"cannot read {self.source} to hash it: {exc.strerror}") from None
 
 
 def sha256_of(path: Path) -> str:
@@ -50,6 +62,20 @@ def sha256_of(path: Path) -> str:
         while chunk := f.read(MIB):
             h.update(chunk)
     return h.hexdigest()
+
+
+def _background_sha256(path: Path) -> Future:
+    """Hash path in a daemon thread (hashlib releases the GIL, so it overlaps the copy)."""
+    future: Future = Future()
+
+    def work() -> None:
+        try:
+            future.set_result(sha256_of(path))
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller
+            future.set_exception(exc)
+
+    threading.Thread(target=work, name="sha256", daemon=True).start()
+    return future
 
 
 def parse_checksum(text: str) -> str:
@@ -164,10 +190,13 @@ def open_image(runner: Runner, path: Path, checksum: str | None = None) -> Itera
             raise ImgbaseError("--checksum applies to image files, not to a directory")
         yield _dir_payload(path)
         return
-    digest = sha256_of(path)
-    if checksum and digest != parse_checksum(checksum):
-        raise ImgbaseError(f"checksum mismatch for {path}: expected {parse_checksum(checksum)}, "
-                           f"got {digest}; the image is corrupt or not the one you meant")
+    if checksum:
+        digest: str | Future = sha256_of(path)
+        if digest != parse_checksum(checksum):
+            raise ImgbaseError(f"checksum mismatch for {path}: expected {parse_checksum(checksum)}, "
+                               f"got {digest}; the image is corrupt or not the one you meant")
+    else:
+        digest = _background_sha256(path)  # nothing to verify first: hash while the copy runs
     with open(path, "rb") as f:
         head = f.read(4)
     if head == SQUASHFS_MAGIC:

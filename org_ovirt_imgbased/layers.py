@@ -227,14 +227,13 @@ def base_from_payload(ctx: Context, txn: Transaction, payload: image.Payload, si
     tags = [lvm.TAG_BASE, *txn.will_create_lv(name)]
     if payload.identity:
         tags.append(f"imgbased:image={payload.identity}")
-    if payload.sha256:
-        tags.append(f"imgbased:sha256={payload.sha256}")
     txn.step("create-base")
     lvm.create_thin(runner, layout.vg, pool.name, name, want, tags)
     txn.step("copy-image")
     image.fill(runner, payload, f"/dev/{layout.vg}/{name}", want)
     txn.step("seal-base")
-    lvm.make_readonly(runner, layout.vg, name)
+    digest = payload.sha256
+    lvm.make_readonly(runner, layout.vg, name, [f"imgbased:sha256={digest}"] if digest else [])
     lvm.deactivate(runner, layout.vg, name)
     return name
 
@@ -261,7 +260,6 @@ def layer_on(ctx: Context, txn: Transaction, layout: Layout, base: str | None, w
     name = str(naming.next_layer(naming.parse_base(base), layout.names()))
     txn.step("create-layer")
     lvm.snapshot(runner, layout.vg, base, name, [lvm.TAG_LAYER, *txn.will_create_lv(name)])
-    runner.run(["lvchange", "-q", "--permission", "rw", f"{layout.vg}/{name}"], check=False)
     txn.step("new-uuid")
     filesystem.new_uuid(runner, f"/dev/{layout.vg}/{name}")
     if ctx.manage_boot and with_boot:

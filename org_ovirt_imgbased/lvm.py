@@ -184,15 +184,15 @@ def create_thin(runner: Runner, vg: str, pool: str, name: str, size: int, tags: 
 
 
 def snapshot(runner: Runner, vg: str, origin: str, name: str, tags: list[str]) -> None:
-    """Create a thin snapshot of vg/origin (no -L) that activates normally (-kn)."""
-    runner.run(["lvcreate", "-q", "-s", "-kn", "-n", name, *_addtags(tags), f"{vg}/{origin}"])
-    runner.run(["lvchange", "-q", "-ay", f"{vg}/{name}"])
+    """Create a thin snapshot of vg/origin (no -L): writable, active, activating normally (-kn)."""
+    runner.run(["lvcreate", "-q", "-s", "-kn", "--permission", "rw", "-n", name, *_addtags(tags),
+                f"{vg}/{origin}"])
 
 
-def make_readonly(runner: Runner, vg: str, name: str) -> None:
-    """Set an LV read-only and skipped on normal activation."""
-    runner.run(["lvchange", "-q", "--permission", "r", f"{vg}/{name}"])
-    runner.run(["lvchange", "-q", "--setactivationskip", "y", f"{vg}/{name}"])
+def make_readonly(runner: Runner, vg: str, name: str, tags: Iterable[str] = ()) -> None:
+    """Set an LV read-only, skipped on normal activation, and add tags, in one lvchange."""
+    runner.run(["lvchange", "-q", "--permission", "r", "--setactivationskip", "y", *_addtags(tags),
+                f"{vg}/{name}"])
 
 
 def activate(runner: Runner, vg: str, name: str) -> None:

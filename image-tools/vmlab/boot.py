@@ -31,6 +31,9 @@ class BootSpec:
     serial_log: Path | None = None
     expect: list[str] = field(default_factory=list)
     stop_at: str | None = None
+    # restrict=off on the user network: the guest may open connections to the host's
+    # 127.0.0.1 services as 10.0.2.2 (the PXE installer's HTTP server needs this).
+    reach_host: bool = False
 
 
 def default_accel() -> str:
@@ -49,8 +52,8 @@ def boot_cmdline(spec: BootSpec, accel: str = "tcg") -> list[str]:
         if not os.path.isdir(path):
             raise VmError(f"--share {path}: not a directory")
         cmd += share_args(f"share{i}", os.path.realpath(path), readonly=False)
-    if spec.net or spec.tftp or spec.pxe:
-        nic = "user,model=virtio-net-pci,restrict=on"
+    if spec.net or spec.tftp or spec.pxe or spec.reach_host:
+        nic = "user,model=virtio-net-pci,restrict=" + ("off" if spec.reach_host else "on")
         if spec.tftp:
             nic += f",tftp={os.path.realpath(spec.tftp)}"
         if spec.bootfile:

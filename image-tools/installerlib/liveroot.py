@@ -1,0 +1,94 @@
+"""Stage 2: finish a copy of the base tree as the live installer root and pack it as a squashfs."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from imagelib.chroot import chroot_mounts, in_chroot
+from imagelib.final import FINAL_TRIM, copy_tree, install_imgbased
+from imagelib.base import trim
+from imagelib.common import ImgbaseError, run
+from vmlab.initramfs import module_load_order
+from vmlab.kernel import Kernel
+
+from . import recipe
+
+PKG = "org_ovirt_imgbased"
+INSTALL_LAUNCHER = f"""#!/usr/bin/python3
+\"\"\"imgbase-install: install an imgbased host from a kickstart (launcher of the PXE installer).\"\"\"
+import sys
+
+from {PKG}.install_cli import main
+
+sys.exit(main())
+"""
+# Kernel files depmod and modprobe read besides the modules themselves.
+MODULE_INDEX_FILES = ["modules.builtin", "modules.builtin.modinfo", "modules.order"]
+# zstd decompresses fast under TCG whatever the level; a high level only makes the file smaller.
+SQUASHFS_ARGS = ["-noappend", "-no-progress", "-quiet", "-no-xattrs", "-comp", "zstd", "-Xcompression-level", "15"]
+
+
+def add_modules(root: Path, kernel: Kernel, names: list[str]) -> list[str]:
+    """Copy names and their dependencies from kernel into root's module tree and run depmod there."""
+    order = module_load_order(kernel, names)
+    dest = root / "usr/lib/modules" / kernel.version
+    for rel in order:
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(kernel.modules / rel, target)
+    for name in MODULE_INDEX_FILES:
+        if (kernel.modules / name).exists():
+            shutil.copy2(kernel.modules / name, dest / name)
+    run(["depmod", "-b", root, kernel.version])
+    return order
+
+
+def add_installer(root: Path) -> None:
+    """Add the recipe overlay (stage2, lvm.conf), the imgbased package and both launchers."""
+    copy_tree(recipe.RECIPE_DIR / "overlay", root)
+    install_imgbased(root)
+    launcher = root / "usr/sbin/imgbase-install"
+    launcher.write_text(INSTALL_LAUNCHER)
+    launcher.chmod(0o755)
+    if not (root / recipe.STAGE2).is_file():
+        raise ImgbaseError(f"the installer recipe has no overlay/{recipe.STAGE2}")
+
+
+def compile_python(root: Path) -> None:
+    """Byte-compile the pip-installed packages and imgbased, so nothing compiles under TCG at boot."""
+    site = Path("/") / recipe.SITE_PACKAGES
+    dirs = [site / p.name for p in sorted((root / recipe.SITE_PACKAGES).iterdir())
+            if p.is_dir() and (p / "__init__.py").exists() and not (p / "__pycache__").exists()]
+    with chroot_mounts(root):
+        in_chroot(root, ["python3", "-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash",
+                         *map(str, dirs)])
+
+
+def check_imports(root: Path) -> None:
+    """Import what imgbase-install needs with the live root's own Python, failing early if one is missing."""
+    mods = "import gi, blivet, pykickstart, simpleline, org_ovirt_imgbased.install, org_ovirt_imgbased.install_cli"
+    with chroot_mounts(root):
+        res = in_chroot(root, ["python3", "-c", mods], check=False)
+    if res.returncode != 0:
+        lines = [ln for ln in res.stderr.splitlines() if ln.strip() and "CRITICAL" not in ln]
+        raise ImgbaseError(f"the installer root cannot import what imgbase-install needs: "
+                           f"{lines[-1] if lines else 'exit ' + str(res.returncode)}")
+
+
+def finish_root(root: Path, kernel: Kernel) -> list[str]:
+    """Turn a copy of the base tree into the live installer root; return the modules added."""
+    order = add_modules(root, kernel, recipe.root_modules())
+    add_installer(root)
+    compile_python(root)
+    check_imports(root)
+    trim(root, [p for p in FINAL_TRIM if "__pycache__" not in p])
+    return order
+
+
+def make_squashfs(root: Path, out: Path) -> None:
+    """Pack root into the squashfs out (written beside it first, then renamed)."""
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    run(["mksquashfs", root, tmp, *SQUASHFS_ARGS])
+    tmp.rename(out)
