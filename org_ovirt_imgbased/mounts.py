@@ -8,6 +8,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from .errors import ImgbaseError
 from .runner import Runner
 
 MOUNT_BASE = Path(os.environ.get("IMGBASED_RUN_DIR", "/run/imgbased"))
@@ -15,11 +16,12 @@ MOUNT_BASE = Path(os.environ.get("IMGBASED_RUN_DIR", "/run/imgbased"))
 
 @contextlib.contextmanager
 def mounted(runner: Runner, source: str, options: str = "", fstype: str | None = None,
-            readonly_query: bool = False) -> Iterator[Path]:
+            readonly_query: bool = False, failure: str | None = None) -> Iterator[Path]:
     """Mount source on a fresh directory under /run/imgbased and yield it.
 
     readonly_query marks mounts that change nothing on disk (a read-only look
-    into an image), which run even in dry mode.
+    into an image), which run even in dry mode.  failure, if given, replaces the
+    start of the error message when the mount itself fails.
     """
     MOUNT_BASE.mkdir(parents=True, exist_ok=True)
     target = Path(tempfile.mkdtemp(prefix="mnt-", dir=MOUNT_BASE))
@@ -29,7 +31,12 @@ def mounted(runner: Runner, source: str, options: str = "", fstype: str | None =
     if options:
         cmd += ["-o", options]
     try:
-        runner.run([*cmd, source, str(target)], readonly=readonly_query)
+        try:
+            runner.run([*cmd, source, str(target)], readonly=readonly_query)
+        except ImgbaseError as exc:
+            if failure is None:
+                raise
+            raise ImgbaseError(f"{failure}: {exc}", detail=exc.detail) from None
         try:
             yield target
         finally:

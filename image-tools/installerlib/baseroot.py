@@ -43,6 +43,7 @@ def pip_install(root: Path) -> list[str]:
     site = root / recipe.SITE_PACKAGES
     site.mkdir(parents=True, exist_ok=True)
     reqs = recipe.RECIPE_DIR / "python.txt"
+    before = set(site.glob("*.dist-info"))
     res = run([pip_python(), "-m", "pip", "install", "--quiet", "--no-deps", "--no-compile",
                "--disable-pip-version-check", "--no-warn-script-location", "--target", site, "-r", reqs],
               check=False)
@@ -51,7 +52,7 @@ def pip_install(root: Path) -> list[str]:
         raise ImgbaseError(f"pip install -r {reqs.name} failed: {lines[-1] if lines else 'no output'}")
     for extra in PIP_EXTRAS:
         _remove(site / extra)
-    return sorted(p.name.split("-")[0] for p in site.glob("*.dist-info"))
+    return sorted(p.name.split("-")[0] for p in set(site.glob("*.dist-info")) - before)
 
 
 def build_base(dest: Path, timer: Timer) -> Path:

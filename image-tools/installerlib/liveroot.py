@@ -5,10 +5,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from imagelib.chroot import chroot_mounts, in_chroot
-from imagelib.final import FINAL_TRIM, copy_tree, install_imgbased
 from imagelib.base import trim
+from imagelib.chroot import chroot_mounts, in_chroot
 from imagelib.common import ImgbaseError, run
+from imagelib.final import FINAL_TRIM, copy_tree, install_imgbased
 from vmlab.initramfs import module_load_order
 from vmlab.kernel import Kernel
 

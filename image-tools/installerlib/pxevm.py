@@ -20,7 +20,7 @@ from vmlab.boot import BootSpec, default_accel, start_boot
 from vmlab.common import VmError
 from vmlab.qemu import vm_lock
 
-from . import pxe
+from . import pxe, recipe
 
 NETWORK_UP = r"imgbased-installer: network: "
 INSTALLER_START = r"imgbased-installer: starting imgbase-install"
@@ -43,13 +43,18 @@ class PxeRun:
     requests: list[str] = field(default_factory=list)
 
 
+def _tail(text: str, lines: int = 25) -> str:
+    """The last lines of a console log."""
+    return "\n".join(text.splitlines()[-lines:])
+
+
 def prepare_tree(tree: Path, installer_dir: Path, ks_text: str, liveimg: Path, server: pxe.HttpServer,
                  checksum: str | None, ks_via: str) -> str:
     """Lay out the PXE tree for one run; return the kickstart URL the kernel gets."""
     pxe.place(liveimg, tree / LIVEIMG_NAME)
     (tree / KS_NAME).write_text(pxe.point_kickstart(ks_text, server.url(LIVEIMG_NAME), checksum))
     ks_url = server.url(KS_NAME) if ks_via == "http" else f"tftp://{pxe.GUEST_HOST}/{KS_NAME}"
-    pxe.write_pxe_tree(tree, installer_dir, ks_url, server.url(pxe.recipe.ROOT_NAME))
+    pxe.write_pxe_tree(tree, installer_dir, ks_url, server.url(recipe.ROOT_NAME))
     return ks_url
 
 
@@ -62,7 +67,7 @@ def _wait_phase(vm, pattern: str, timeout: float, phases: dict[str, float], name
 
 def pxe_install(work: Path, installer_dir: Path, ks_text: str, liveimg: Path, disk: Path,
                 checksum: str | None = "auto", ks_via: str = "tftp", timeout: float = 1200,
-                say: Callable[[str], None] = print) -> PxeRun:
+                say: Callable[[str], None] = print, echo: Callable[[str], None] | None = None) -> PxeRun:
     """PXE-boot a VM on disk, install unattended from ks_text and wait until it powers off or reboots.
 
     checksum "auto" puts the liveimg's real sha256 into the kickstart; None leaves it out.
@@ -79,7 +84,7 @@ def pxe_install(work: Path, installer_dir: Path, ks_text: str, liveimg: Path, di
         spec = BootSpec(disk, timeout=timeout, tftp=str(tree), bootfile=pxe.BOOTFILE, pxe=True,
                         reach_host=True, serial_log=serial)
         with vm_lock():
-            vm = start_boot(spec, default_accel())
+            vm = start_boot(spec, default_accel(), echo=echo)
             t0 = time.monotonic()
             try:
                 _wait_phase(vm, NETWORK_UP, 300, phases, "PXE boot to installer network up", t0)
@@ -87,6 +92,8 @@ def pxe_install(work: Path, installer_dir: Path, ks_text: str, liveimg: Path, di
                 match = _wait_phase(vm, RESULT.pattern, timeout, phases, "PXE boot to install result", t0)
                 code = vm.wait(120)
                 phases["PXE boot to power off"] = round(time.monotonic() - t0, 1)
+            except VmError as exc:
+                raise VmError(f"{exc}; console tail:\n{_tail(vm.text)}") from None
             finally:
                 vm.kill()
         requests = list(server.requests)
@@ -94,24 +101,24 @@ def pxe_install(work: Path, installer_dir: Path, ks_text: str, liveimg: Path, di
     return PxeRun(ok, match.group("ok") if ok else match.group("reason"), vm.text, serial, code, phases, requests)
 
 
-def boot_installed(disk: Path, work: Path, timeout: float = 600) -> tuple[str, str, float]:
+def boot_installed(disk: Path, work: Path, timeout: float = 600,
+                   echo: Callable[[str], None] | None = None) -> tuple[str, str, float]:
     """Boot the disk on its own (BIOS + GRUB, no network) until the boot marker; return layer, root, seconds."""
     serial = work / "serial-first-boot.log"
     spec = BootSpec(disk, timeout=timeout, serial_log=serial)
     with vm_lock():
-        vm = start_boot(spec, default_accel())
+        vm = start_boot(spec, default_accel(), echo=echo)
         start = time.monotonic()
         try:
             match = vm.wait_for(BOOTED.pattern, timeout)
         except VmError as exc:
-            tail = "\n".join(vm.text.splitlines()[-20:])
-            raise VmError(f"{exc}; console tail:\n{tail}") from None
+            raise VmError(f"{exc}; console tail:\n{_tail(vm.text)}") from None
         finally:
             vm.kill()
     return match.group(1), match.group(2), time.monotonic() - start
 
 
-def blank_extents(path: Path, chunk: int = 1 << 20) -> list[tuple[int, int]]:
+def nonzero_extents(path: Path, chunk: int = 1 << 20) -> list[tuple[int, int]]:
     """Return the (offset, length) ranges of path holding non-zero bytes; [] means all zeros."""
     dirty = []
     fd = os.open(path, os.O_RDONLY)
