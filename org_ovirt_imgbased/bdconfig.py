@@ -10,21 +10,22 @@ from __future__ import annotations
 
 import contextlib
 import os
-from pathlib import Path
+
+from . import paths
 
 PLUGINS = ("btrfs", "crypto", "dm", "fs", "kbd", "loop", "lvm", "mdraid", "mpath", "nvdimm", "swap")
-CONFIG_DIR = Path(os.environ.get("IMGBASED_RUN_DIR", "/run/imgbased")) / "libblockdev"
 
 
 def configure() -> None:
     """Write the plugin list and export LIBBLOCKDEV_CONFIG_DIR (only if not set already)."""
     if os.environ.get("LIBBLOCKDEV_CONFIG_DIR"):
         return
+    config_dir = paths.run_dir() / "libblockdev"
     text = "".join(f"[{name}]\nsonames=libbd_{name}.so.2\n\n" for name in PLUGINS)
     with contextlib.suppress(OSError):
-        CONFIG_DIR.mkdir(parents=True, exist_ok=True)
-        (CONFIG_DIR / "00-imgbased.cfg").write_text(text)
-        os.environ["LIBBLOCKDEV_CONFIG_DIR"] = str(CONFIG_DIR)
+        config_dir.mkdir(parents=True, exist_ok=True)
+        (config_dir / "00-imgbased.cfg").write_text(text)
+        os.environ["LIBBLOCKDEV_CONFIG_DIR"] = str(config_dir)
 
 
 configure()

@@ -13,16 +13,16 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from . import paths
 from .errors import ImgbaseError
 from .runner import Runner, log
 
-HOOK_DIRS = tuple(Path(p) for p in os.environ.get(
-    "IMGBASED_HOOKS_DIRS", "/etc/imgbased/hooks.d:/usr/lib/imgbased/hooks.d").split(":") if p)
 EVENTS = ("pre-update", "new-layer-added", "post-update", "base-removed")
 
 
-def find_hooks(dirs: tuple[Path, ...] = HOOK_DIRS) -> list[Path]:
+def find_hooks(dirs: tuple[Path, ...] | None = None) -> list[Path]:
     """Executable hooks, earlier directories overriding later ones by file name."""
+    dirs = paths.hook_dirs() if dirs is None else dirs
     chosen: dict[str, Path] = {}
     for directory in reversed(dirs):
         if not directory.is_dir():
@@ -33,7 +33,7 @@ def find_hooks(dirs: tuple[Path, ...] = HOOK_DIRS) -> list[Path]:
     return [chosen[name] for name in sorted(chosen)]
 
 
-def run(event: str, *args: str, runner: Runner, dirs: tuple[Path, ...] = HOOK_DIRS) -> None:
+def run(event: str, *args: str, runner: Runner, dirs: tuple[Path, ...] | None = None) -> None:
     """Run every hook for event; pre-* failures raise, others only warn."""
     if event not in EVENTS:
         raise ValueError(f"unknown hook event {event}")

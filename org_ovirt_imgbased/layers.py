@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import filesystem, image, lvm, naming, space
+from . import filesystem, image, lvm, naming, paths, space
 from .errors import ImgbaseError
 from .layout import Layout, load
 from .lock import locked
@@ -33,7 +33,7 @@ class Context:
     runner: Runner = field(default_factory=Runner)
     vg: str | None = None
     boot_dir: Path = Path("/boot")
-    cmdline: Path = Path(os.environ.get("IMGBASED_CMDLINE", "/proc/cmdline"))
+    cmdline: Path = field(default_factory=paths.cmdline)
     max_fill: int = space.DEFAULT_MAX_FILL
     journal_dir: Path | None = None
     kernel_args: list[str] = field(default_factory=list)

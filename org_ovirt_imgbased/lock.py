@@ -9,10 +9,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from . import paths
 from .errors import ImgbaseError
-
-LOCK_PATH = Path(os.environ.get("IMGBASED_LOCK", "/run/imgbased.lock"))
-LOCK_WAIT = float(os.environ.get("IMGBASED_LOCK_WAIT", "10"))
 
 
 def _holder(f) -> str:
@@ -26,9 +24,11 @@ _depth = 0  # the lock is re-entrant within one process (update calls gc, which 
 
 
 @contextlib.contextmanager
-def locked(path: Path = LOCK_PATH, wait: float = LOCK_WAIT) -> Iterator[None]:
+def locked(path: Path | None = None, wait: float | None = None) -> Iterator[None]:
     """Hold the imgbased lock; wait up to wait seconds, then fail clearly."""
     global _depth
+    path = path or paths.lock_path()
+    wait = paths.lock_wait() if wait is None else wait
     if _depth:
         _depth += 1
         try:

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from . import paths
 from .errors import ImgbaseError
 from .runner import Runner
-
-MOUNT_BASE = Path(os.environ.get("IMGBASED_RUN_DIR", "/run/imgbased"))
 
 
 @contextlib.contextmanager
@@ -23,8 +21,9 @@ def mounted(runner: Runner, source: str, options: str = "", fstype: str | None =
     into an image), which run even in dry mode.  failure, if given, replaces the
     start of the error message when the mount itself fails.
     """
-    MOUNT_BASE.mkdir(parents=True, exist_ok=True)
-    target = Path(tempfile.mkdtemp(prefix="mnt-", dir=MOUNT_BASE))
+    base = paths.run_dir()
+    base.mkdir(parents=True, exist_ok=True)
+    target = Path(tempfile.mkdtemp(prefix="mnt-", dir=base))
     cmd = ["mount"]
     if fstype:
         cmd += ["-t", fstype]

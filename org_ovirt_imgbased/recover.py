@@ -12,9 +12,8 @@ import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import bootloader, lvm, naming, txn
+from . import bootloader, lvm, naming, paths, txn
 from .layers import Context, locked
-from .mounts import MOUNT_BASE
 from .runner import Runner
 
 
@@ -52,7 +51,7 @@ def _stale_mounts(mountinfo: Path = Path("/proc/self/mountinfo")) -> list[str]:
     with contextlib.suppress(OSError):
         for line in mountinfo.read_text().splitlines():
             point = line.split()[4].replace("\\040", " ")
-            if point.startswith(str(MOUNT_BASE) + "/"):
+            if point.startswith(str(paths.run_dir()) + "/"):
                 points.append(point)
     return sorted(points, key=len, reverse=True)
 

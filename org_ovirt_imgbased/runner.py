@@ -30,6 +30,8 @@ def setup_logging(prog: str, debug: bool) -> None:
     """Send imgbased's log to stderr as `prog: message`; other libraries' logs only on errors."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter(f"{prog}: %(message)s"))
+    for old in list(log.handlers):  # idempotent: main() may run more than once in a process
+        log.removeHandler(old)
     log.addHandler(handler)
     log.setLevel(logging.DEBUG if debug else logging.WARNING)
     log.propagate = False

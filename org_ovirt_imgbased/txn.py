@@ -18,11 +18,10 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from . import lvm
+from . import lvm, paths
 from .errors import ImgbaseError
 from .runner import Runner, log
 
-JOURNAL_DIR = Path(os.environ.get("IMGBASED_STATE_DIR", "/var/lib/imgbased")) / "journal"
 TXN_TAG = "imgbased:txn"
 
 
@@ -47,7 +46,7 @@ class Transaction:
     def __init__(self, runner: Runner, vg: str, op: str, journal_dir: Path | None = None) -> None:
         """Start a journal for op on vg (nothing is written in dry mode)."""
         self.runner = runner
-        self.dir = journal_dir or JOURNAL_DIR
+        self.dir = journal_dir or paths.journal_dir()
         self.journal = Journal(f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}", op, vg)
         self.undo_hooks: list[Callable[[], None]] = []
 
@@ -160,7 +159,7 @@ def finish(runner: Runner, journal: Journal, path: Path) -> None:
 def pending(journal_dir: Path | None = None) -> list[tuple[Path, Journal]]:
     """Journals left behind by interrupted operations, oldest first."""
     found = []
-    for path in sorted((journal_dir or JOURNAL_DIR).glob("*.json")):
+    for path in sorted((journal_dir or paths.journal_dir()).glob("*.json")):
         try:
             found.append((path, Journal(**json.loads(path.read_text()))))
         except (OSError, ValueError, TypeError) as exc:

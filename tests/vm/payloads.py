@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import os
 import subprocess
 import sys
@@ -89,7 +91,12 @@ def build_payloads(top: Path, version: str = "1", fs_size: str = "192M") -> Payl
 
 
 class Imgbase:
-    """Run the real imgbase CLI as a subprocess with test-local state paths."""
+    """Run the real imgbase CLI with test-local state paths.
+
+    Calls run cli.main() in this process with the environment, stdout and stderr swapped in:
+    under TCG a new Python costs 1-2 s per call.  Calls that must be a separate process (the
+    crash tests kill it) pass process=True; so does any call while IMGBASED_FAULT_STEP is set.
+    """
 
     def __init__(self, work: Path, vg: str, boot_dir: Path | None = None, bootloader: bool = False) -> None:
         """Keep lock, journal and run directories under work."""
@@ -104,19 +111,43 @@ class Imgbase:
         self.cmdline = work / "cmdline"
         self.cmdline.write_text("console=ttyS0\n")
 
-    def __call__(self, *args: str, check: bool = True, vg: bool = True) -> subprocess.CompletedProcess:
+    def __call__(self, *args: str, check: bool = True, vg: bool = True,
+                 process: bool = False) -> subprocess.CompletedProcess:
         """Run imgbase with args; with check, fail the test on a non-zero exit."""
-        # -S: no site-packages.  The library needs only the standard library, and skipping
-        # site saves about 2 s per call under TCG.
-        argv = [sys.executable, "-S", "-m", "org_ovirt_imgbased", "--boot-dir", str(self.boot_dir)]
+        argv = ["--boot-dir", str(self.boot_dir)]
         if not self.bootloader:
             argv.append("--no-bootloader")
         if vg:
             argv.append(f"--vg={self.vg}")
-        proc = subprocess.run([*argv, *args], capture_output=True, text=True, env=self.env, cwd=ROOT)
+        argv += args
+        if process or "IMGBASED_FAULT_STEP" in self.env:
+            # -S: no site-packages; the library needs only the standard library.
+            proc = subprocess.run([sys.executable, "-S", "-m", "org_ovirt_imgbased", *argv],
+                                  capture_output=True, text=True, env=self.env, cwd=ROOT)
+        else:
+            proc = self._in_process(argv)
         if check and proc.returncode != 0:
             raise AssertionError(f"imgbase {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
         return proc
+
+    def _in_process(self, argv: list[str]) -> subprocess.CompletedProcess:
+        """cli.main(argv) here, with this tool's environment and captured output."""
+        from org_ovirt_imgbased import cli
+
+        out, err = io.StringIO(), io.StringIO()
+        saved = dict(os.environ)
+        os.environ.clear()
+        os.environ.update(self.env)
+        try:
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                try:
+                    rc = cli.main(argv)
+                except SystemExit as exc:  # argparse usage errors
+                    rc = exc.code if isinstance(exc.code, int) else 2
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+        return subprocess.CompletedProcess(["imgbase", *argv], rc, out.getvalue(), err.getvalue())
 
     def boot_into(self, layer: str) -> None:
         """Pretend the running system booted layer (img.bootid on the command line)."""

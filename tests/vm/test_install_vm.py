@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
@@ -93,41 +92,35 @@ def test_failure_midway_leaves_no_half_made_vg(blank_disk, fake, tmp_path):
     assert_blank(blank_disk)
 
 
-@pytest.mark.skipif(not LIVEIMG, reason="IMGBASED_TEST_LIVEIMG (a real test OS liveimg) not given")
-def test_install_real_image(blank_disk, tmp_path):
-    """The real test image: partitions, VG, pool, Base-0, Base-0.1, volumes, /boot, grubenv, GRUB."""
-    digest = hashlib.sha256(Path(LIVEIMG).read_bytes()).hexdigest()
-    proc = run_install(kickstart(tmp_path, Path(LIVEIMG), f"sha256:{digest}"), blank_disk)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert json.loads(proc.stdout.strip().splitlines()[-1])["layer"] == "Base-0.1"
-    parts = json.loads(sh("sfdisk", "--json", blank_disk).stdout)["partitiontable"]
-    assert parts["label"] == "dos" and len(parts["partitions"]) == 2
-    assert parts["partitions"][0].get("bootable") and parts["partitions"][1]["type"] == "8e"
+def check_installed(disk: str, tmp_path: Path) -> None:
+    """What every install must leave: tags, profile, GRUB in the MBR, grub.cfg, fstab, config, seeded /var.
+
+    The real-image installs run in test_tui_install_vm.py (interactive) and in the e2e tests
+    (kickstart, PXE), which also boot the result; they share these checks.
+    """
     sh("vgchange", "-ay", "HostVG")
     rows = lvs("HostVG", "lv_name,lv_attr,origin,lv_tags,lv_skip_activation,lv_profile,pool_lv")
     assert rows["pool00"]["lv_attr"][0] == "t" and rows["pool00"]["lv_profile"] == "imgbased-thin"
+    assert "imgbased:pool" in rows["pool00"]["lv_tags"]
     assert rows["Base-0"]["lv_attr"][1] == "r" and rows["Base-0"]["lv_skip_activation"] not in ("", "0")
+    assert "imgbased:base" in rows["Base-0"]["lv_tags"] and "imgbased:image=" in rows["Base-0"]["lv_tags"]
     assert rows["Base-0.1"]["origin"] == "Base-0" and "imgbased:layer" in rows["Base-0.1"]["lv_tags"]
     assert "imgbased:volume" in rows["var"]["lv_tags"] and rows["var"]["pool_lv"] == "pool00"
-    boot = tmp_path / "boot"
+    boot = tmp_path / "boot-check"
     boot.mkdir()
-    sh("mount", "-o", "ro", f"{blank_disk}1", str(boot))
+    sh("mount", "-o", "ro", f"{disk}1", str(boot))
     try:
-        assert any(p.name.startswith("vmlinuz-") for p in (boot / "Base-0.1").iterdir())
-        assert (boot / "loader/entries/imgbased-Base-0.1.conf").is_file()
-        env = sh("grub-editenv", str(boot / "grub/grubenv"), "list").stdout
-        assert "saved_entry=imgbased-Base-0.1" in env
         assert "imgbased-Base-0.1" in (boot / "grub/grub.cfg").read_text()
     finally:
         sh("umount", str(boot))
-    with open(blank_disk, "rb") as f:
+    with open(disk, "rb") as f:
         assert b"GRUB" in f.read(512)
-    root = tmp_path / "root"
+    root = tmp_path / "root-check"
     root.mkdir()
     sh("mount", "-o", "ro", "/dev/HostVG/Base-0.1", str(root))
     try:
-        assert "/dev/HostVG/Base-0.1 / ext4" in (root / "etc/fstab").read_text()
-        assert "/var" in (root / "etc/fstab").read_text()
+        fstab = (root / "etc/fstab").read_text()
+        assert "/dev/HostVG/Base-0.1 / ext4" in fstab and " /var " in fstab and " /boot " in fstab
         assert "keep = 2" in (root / "etc/imgbased.conf").read_text()
     finally:
         sh("umount", str(root))

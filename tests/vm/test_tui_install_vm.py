@@ -204,6 +204,7 @@ def check_disk(disk: str, tmp_path: Path) -> None:
     finally:
         sh("umount", str(boot))
     sh("vgchange", "-an", "HostVG")
+    ks_tests.check_installed(disk, tmp_path)
 
 
 @pytest.mark.skipif(not LIVEIMG, reason="IMGBASED_TEST_LIVEIMG (a real test OS liveimg) not given")
