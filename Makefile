@@ -36,7 +36,7 @@ check-vm:
 		--durations=15
 
 check-e2e:
-	$(PYTEST) tests/e2e -q -rs
+	$(PYTEST) tests/e2e -q -rs -s
 
 lint:
 	.venv/bin/ruff check . image-tools/vm-run image-tools/demo image-tools/make-docs image-tools/build-image image-tools/build-installer image-tools/make-liveimg image-tools/sparsify image-tools/size-report

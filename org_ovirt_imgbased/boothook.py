@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from . import bls, bootloader
-from .mounts import mounted
+from .mounts import mounted_volume
 
 if TYPE_CHECKING:
     from .layers import Context
@@ -32,7 +32,7 @@ def layer_added(ctx: Context, txn: Transaction, vg: str, layer: str, make_defaul
     txn.will_create_file(ctx.boot_dir / layer)
     txn.will_create_file(bls.entry_path(layer, ctx.boot_dir))
     txn.on_rollback(lambda: _forget(ctx, layer), {"boot-remove": layer})
-    with mounted(runner, f"/dev/{vg}/{layer}", "ro") as root:
+    with mounted_volume(runner, f"/dev/{vg}/{layer}") as root:
         bootloader.install_layer(runner, layer, root, vg, boot_dir=ctx.boot_dir, host_args=host_args(ctx))
     if make_default:
         set_default(ctx, txn, layer)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from . import paths
+from . import mountinfo, paths
 from .errors import ImgbaseError
 from .runner import Runner
 
@@ -43,3 +44,30 @@ def mounted(runner: Runner, source: str, options: str = "", fstype: str | None =
     finally:
         with contextlib.suppress(OSError):
             target.rmdir()
+
+
+def _device_number(device: str) -> tuple[int, int] | None:
+    """The (major, minor) of a block device node, or None if it is not one."""
+    try:
+        rdev = os.stat(device).st_rdev
+    except OSError:
+        return None
+    return (os.major(rdev), os.minor(rdev)) if rdev else None
+
+
+@contextlib.contextmanager
+def mounted_volume(runner: Runner, device: str, writable: bool = False) -> Iterator[Path]:
+    """Mount a volume's filesystem, read-only unless writable, even if it is in use already.
+
+    A filesystem that is mounted somewhere (the running layer at /, say) cannot
+    be mounted again with other flags, so its existing mount is bind-mounted
+    instead; the bind shows that filesystem only, without the mounts below it.
+    """
+    number = _device_number(device)
+    whole = mountinfo.whole_mount_of(mountinfo.read(), number) if number else None
+    if whole is None:
+        source, options = device, "rw" if writable else "ro"
+    else:
+        source, options = whole.mountpoint, "bind" if writable else "bind,ro"
+    with mounted(runner, source, options) as target:
+        yield target

@@ -40,6 +40,15 @@ class Journal:
     started: float = field(default_factory=time.time)
 
 
+def _fsync_dir(path: Path) -> None:
+    """Make a rename inside path durable (a power cut cannot bring back the old entry)."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 class Transaction:
     """Record, and on failure undo, what one imgbase operation creates."""
 
@@ -71,12 +80,13 @@ class Transaction:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, self.path)
+        _fsync_dir(self.dir)
 
     def step(self, name: str) -> None:
         """Record that the operation reached step name."""
         self.journal.step = name
-        log.debug("txn %s: step %s", self.journal.id, name)
         self._save()
+        log.debug("txn %s: step %s", self.journal.id, name)
         if os.environ.get("IMGBASED_FAULT_STEP") == name:  # fault injection for the crash tests
             os.kill(os.getpid(), signal.SIGKILL)
 

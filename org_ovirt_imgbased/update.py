@@ -17,7 +17,7 @@ from pathlib import Path
 from . import boothook, bootloader, config, fstab, hooks, image, layers, naming, persist, space
 from .errors import ImgbaseError
 from .layout import Layout
-from .mounts import mounted
+from .mounts import mounted, mounted_volume
 from .runner import log
 
 BOOT_FALLBACK = 128 << 20  # /boot room assumed for a kernel + initrd when none is installed yet
@@ -93,7 +93,7 @@ def _image_root(ctx: layers.Context, payload: image.Payload) -> Iterator[Path | 
 @contextlib.contextmanager
 def _layer_root(ctx: layers.Context, vg: str, layer: str, writable: bool) -> Iterator[Path]:
     """Mount a layer (read-only unless writable) for the migration."""
-    with mounted(ctx.runner, f"/dev/{vg}/{layer}", "rw" if writable else "ro") as root:
+    with mounted_volume(ctx.runner, f"/dev/{vg}/{layer}", writable) as root:
         yield root
 
 

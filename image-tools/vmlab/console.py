@@ -30,9 +30,9 @@ class ConsoleVM:
 
     def start(self) -> ConsoleVM:
         """Start qemu and the console reader threads."""
+        log = open(self.log_path, "w") if self.log_path else None  # noqa: SIM115
         self._proc = subprocess.Popen(self.cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                       stderr=subprocess.PIPE)
-        log = open(self.log_path, "w") if self.log_path else None  # noqa: SIM115
         self._threads = [threading.Thread(target=self._read_console, args=(log,), daemon=True),
                          threading.Thread(target=self._read_stderr, daemon=True)]
         for t in self._threads:

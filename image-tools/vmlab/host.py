@@ -83,7 +83,8 @@ class TestHost:
         for stale in ("job.rc", "job.log", "job.sh.ran", "job.action"):
             (self.share / stale).unlink(missing_ok=True)
         (self.share / "job.sh").write_text("set -euo pipefail\ncd \"$IMGBASED_JOB_SHARE\"\n" + job)
-        serial = self.work / f"serial-{len(self.boots) + 1}-{name}.log"
+        slug = re.sub(r"[^A-Za-z0-9.]+", "-", name).strip("-")
+        serial = self.work / f"serial-{len(self.boots) + 1}-{slug}.log"
         spec = BootSpec(self.disk, timeout=timeout, shares=[str(self.share)], serial_log=serial)
         start = time.monotonic()
         with vm_lock():

@@ -66,7 +66,8 @@ def _sha256(path: Path) -> str:
 
 def steps(v2_name: str, v2_sum: str) -> list[Step]:
     """The scenario's boots, in order."""
-    update = f'imgbase update --checksum sha256:{v2_sum} "$IMGBASED_JOB_SHARE/{v2_name}"\n'
+    update_args = f'update --checksum sha256:{v2_sum} "$IMGBASED_JOB_SHARE/{v2_name}"\n'
+    update = "imgbase " + update_args
     return [
         Step("first boot, customise, update", "Base-0.1",
              "test \"$(lvs --noheadings -o vg_name,lv_name \"$(findmnt -no SOURCE /)\" | xargs)\" = 'HostVG Base-0.1'\n"
@@ -88,7 +89,7 @@ def steps(v2_name: str, v2_sum: str) -> list[Step]:
              "imgbase rollback\nimgbase boot --list\n"),
         Step("rolled back; gc and check", "Base-0.1", "imgbase gc\nimgbase check\nimgbase layout\n"),
         Step("power cut in the middle of an update", "Base-0.1",
-             "sync\nimgbase --debug " + update, stop_at=r"step copy-image"),
+             "sync\nimgbase --debug " + update_args, stop_at=r"step copy-image"),
         Step("old layer after the power cut; recover, update", "Base-0.1",
              "imgbase recover --list\nimgbase recover\n" + update + "imgbase layout\nimgbase check\n"),
     ]

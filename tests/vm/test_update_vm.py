@@ -120,6 +120,18 @@ def test_update_carries_config_and_leaves_data_alone(host, images, tmp_path):
     assert (host.boot_dir / "Base-0.1/vmlinuz-6.1.0-test").exists()  # the old layer stays bootable
 
 
+def test_update_while_source_layer_is_in_use(host, images, tmp_path):
+    """The running layer is mounted read-write (as at / on a host); update still reads it."""
+    running = mount_rw(f"/dev/{host.vg}/Base-0.1", tmp_path / "running")
+    try:
+        (running / "etc/written-while-running").write_text("live\n")
+        host("update", str(images[1].ext4))
+    finally:
+        sh("umount", str(running))
+    files = read_layer(host.vg, "Base-1.1", tmp_path, "etc/hostname", "etc/written-while-running")
+    assert files == {"etc/hostname": "myhost\n", "etc/written-while-running": "live\n"}
+
+
 def test_dry_run_plans_without_changes(host, images):
     """--dry-run prints the plan and conflict report and changes nothing."""
     before = (lvs(host.vg), grubenv(host.boot_dir))
