@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import lvm, mountinfo, naming
+from . import lvm, naming
 from .errors import ImgbaseError
 from .layout import Layout
 from .lock import locked
-from .mounts import mounted
+from .mounts import mounted_volume
 from .persist_fs import files_equal
 from .runner import Runner
 
@@ -229,16 +229,14 @@ def _mount_options(runner: Runner, dev: str) -> str:
     return "ro"
 
 
-def open_tree(runner: Runner, stack: contextlib.ExitStack, lv: lvm.LV, mounts: list[mountinfo.Mount]) -> Path:
+def open_tree(runner: Runner, stack: contextlib.ExitStack, lv: lvm.LV) -> Path:
     """Make lv's filesystem visible read-only for the life of stack; returns where."""
-    whole = mountinfo.whole_mount_of(mounts, lv.dev) if lv.dev else None
-    if whole is not None:
-        return stack.enter_context(mounted(runner, whole.mountpoint, "bind,ro", readonly_query=True))
     target = f"{lv.vg}/{lv.name}"
     if not lv.active:
         runner.run(["lvchange", "-q", "-ay", "-K", target], readonly=True)
         stack.callback(runner.run, ["lvchange", "-q", "-an", target], check=False, readonly=True)
-    return stack.enter_context(mounted(runner, lv.path, _mount_options(runner, lv.path), readonly_query=True))
+    options = _mount_options(runner, lv.path)
+    return stack.enter_context(mounted_volume(runner, lv.path, options=options, readonly_query=True))
 
 
 def diff(ctx: Context, a: str, b: str | None = None, etc_only: bool = False) -> DiffResult:
@@ -250,9 +248,8 @@ def diff(ctx: Context, a: str, b: str | None = None, etc_only: bool = False) -> 
         layout = ctx.layout()
         old, new = pick_pair(layout, a, b)
         lineage = naming.parse(old.name).base == naming.parse(new.name).base
-        mounts = mountinfo.read()
         with contextlib.ExitStack() as stack:
-            old_root = open_tree(ctx.runner, stack, old, mounts)
-            new_root = open_tree(ctx.runner, stack, new, mounts)
+            old_root = open_tree(ctx.runner, stack, old)
+            new_root = open_tree(ctx.runner, stack, new)
             changes = compare_trees(old_root, new_root, etc_only, lineage)
     return DiffResult(old.name, new.name, etc_only, changes)

@@ -56,18 +56,20 @@ def _device_number(device: str) -> tuple[int, int] | None:
 
 
 @contextlib.contextmanager
-def mounted_volume(runner: Runner, device: str, writable: bool = False) -> Iterator[Path]:
+def mounted_volume(runner: Runner, device: str, writable: bool = False, options: str | None = None,
+                   readonly_query: bool = False) -> Iterator[Path]:
     """Mount a volume's filesystem, read-only unless writable, even if it is in use already.
 
     A filesystem that is mounted somewhere (the running layer at /, say) cannot
     be mounted again with other flags, so its existing mount is bind-mounted
     instead; the bind shows that filesystem only, without the mounts below it.
+    options replaces the plain "ro"/"rw" when the device is mounted afresh.
     """
     number = _device_number(device)
     whole = mountinfo.whole_mount_of(mountinfo.read(), number) if number else None
     if whole is None:
-        source, options = device, "rw" if writable else "ro"
+        source, how = device, options or ("rw" if writable else "ro")
     else:
-        source, options = whole.mountpoint, "bind" if writable else "bind,ro"
-    with mounted(runner, source, options) as target:
+        source, how = whole.mountpoint, "bind" if writable else "bind,ro"
+    with mounted(runner, source, how, readonly_query=readonly_query) as target:
         yield target
