@@ -8,12 +8,11 @@ boot entry is restored.  Mounts left under /run/imgbased are unmounted first.
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from . import bootloader, lvm, naming, paths, txn
+from . import bootloader, lvm, mountinfo, naming, paths, txn
 from .layers import Context, locked
+from .layout import running_layer_from_cmdline
 from .runner import Runner
 
 
@@ -45,14 +44,10 @@ class RecoverResult:
         return "\n".join(lines + [f"problem: {p}" for p in self.problems])
 
 
-def _stale_mounts(mountinfo: Path = Path("/proc/self/mountinfo")) -> list[str]:
+def _stale_mounts() -> list[str]:
     """Mount points imgbased left under its run directory, deepest first."""
-    points = []
-    with contextlib.suppress(OSError):
-        for line in mountinfo.read_text().splitlines():
-            point = line.split()[4].replace("\\040", " ")
-            if point.startswith(str(paths.run_dir()) + "/"):
-                points.append(point)
+    prefix = str(paths.run_dir()) + "/"
+    points = [m.mountpoint for m in mountinfo.read() if m.mountpoint.startswith(prefix)]
     return sorted(points, key=len, reverse=True)
 
 
@@ -112,7 +107,7 @@ def recover(ctx: Context, listing: bool = False) -> RecoverResult:
 def _recover_orphans(ctx: Context, result: RecoverResult, known: set[str], listing: bool) -> None:
     """Remove LVs carrying a transaction tag without a journal (never the running or default one)."""
     runner = ctx.runner
-    protected = {bootloader.running_layer(ctx.cmdline) or ""}
+    protected = {running_layer_from_cmdline(ctx.cmdline) or ""}
     if ctx.manage_boot:
         protected.add(bootloader.default_layer(runner, boot_dir=ctx.boot_dir) or "")
     orphans = _orphan_tags(runner, known, protected)

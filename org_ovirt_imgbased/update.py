@@ -90,13 +90,6 @@ def _image_root(ctx: layers.Context, payload: image.Payload) -> Iterator[Path | 
         yield None
 
 
-@contextlib.contextmanager
-def _layer_root(ctx: layers.Context, vg: str, layer: str, writable: bool) -> Iterator[Path]:
-    """Mount a layer (read-only unless writable) for the migration."""
-    with mounted_volume(ctx.runner, f"/dev/{vg}/{layer}", writable) as root:
-        yield root
-
-
 def _preflight(ctx: layers.Context, layout: Layout, payload: image.Payload, source: str,
                size: int | None, cfg: config.Config) -> persist.MergeReport | None:
     """Check pool and /boot space and preview /etc conflicts; nothing is changed."""
@@ -107,7 +100,7 @@ def _preflight(ctx: layers.Context, layout: Layout, payload: image.Payload, sour
     with _image_root(ctx, payload) as new_root:
         if new_root is None:
             return None
-        with _layer_root(ctx, layout.vg, source, writable=False) as old_root:
+        with mounted_volume(ctx.runner, f"/dev/{layout.vg}/{source}") as old_root:
             return persist.plan_etc(old_root, new_root, cfg.conflict_policy, cfg.persist_paths)
 
 
@@ -145,8 +138,8 @@ def _apply(ctx: layers.Context, txn, payload: image.Payload, size: int | None, s
     result.new_base, result.new_layer = base, layer
     txn.step("migrate-config")
     vg = txn.journal.vg
-    with _layer_root(ctx, vg, source, writable=False) as old_root, \
-            _layer_root(ctx, vg, layer, writable=True) as new_root:
+    with mounted_volume(ctx.runner, f"/dev/{vg}/{source}") as old_root, \
+            mounted_volume(ctx.runner, f"/dev/{vg}/{layer}", writable=True) as new_root:
         report = persist.migrate_config(old_root, new_root, ctx.runner, cfg.conflict_policy,
                                         cfg.persist_paths, old_layer=source, new_layer=layer)
         fstab.retarget(ctx.runner, new_root, vg, layer)

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from imagelib.liveimg import sha256_file
+
 from .host import REPO, TestHost
 
 KICKSTART = REPO / "kickstarts/pxe-auto.ks"
@@ -52,16 +54,6 @@ def build_liveimg(version: int) -> Path:
     if proc.returncode != 0:
         raise RuntimeError(f"build-image --version {version} failed:\n{proc.stderr[-2000:]}")
     return Path(proc.stdout.strip().splitlines()[-1])
-
-
-def _sha256(path: Path) -> str:
-    """sha256 of a file, for `imgbase update --checksum`."""
-    import hashlib
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def steps(v2_name: str, v2_sum: str) -> list[Step]:
@@ -106,7 +98,7 @@ def run(work: Path, say: Callable[[str], None] = print) -> Outcome:
     say(f"installing v1 ({v1.name}) onto a blank disk with imgbase-install --ks {KICKSTART.name}")
     out.phases["install"] = host.install(KICKSTART, v1)
     v2_name = host.put(v2)
-    for number, step in enumerate(steps(v2_name, _sha256(v2)), start=1):
+    for number, step in enumerate(steps(v2_name, sha256_file(v2)), start=1):
         say(f"boot {number}: {step.name} (expecting {step.expect})")
         boot = host.boot(step.name, step.job, step.stop_at)
         step.layer, step.seconds = boot.layer, boot.seconds

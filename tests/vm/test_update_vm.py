@@ -65,11 +65,8 @@ def data_volume(vg: str, tmp_path: Path) -> str:
 
 def digest(dev: str) -> str:
     """sha256 of a whole block device."""
-    h = hashlib.sha256()
     with open(dev, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 @pytest.fixture
