@@ -18,6 +18,7 @@ from pathlib import Path
 from imagelib.liveimg import sha256_file
 from vmlab.boot import BootSpec, default_accel, start_boot
 from vmlab.common import VmError
+from vmlab.host import BOOTED
 from vmlab.qemu import vm_lock
 
 from . import pxe, recipe
@@ -25,7 +26,6 @@ from . import pxe, recipe
 NETWORK_UP = r"imgbased-installer: network: "
 INSTALLER_START = r"imgbased-installer: starting imgbase-install"
 RESULT = re.compile(r"^IMGBASED_INSTALL_(?:OK (?P<ok>.*)|FAILED: (?P<reason>.*))$", re.M)
-BOOTED = re.compile(r"IMGBASED_BOOTED (\S+) root=(\S+)")
 LIVEIMG_NAME = "liveimg.squashfs"
 KS_NAME = "install.ks"
 

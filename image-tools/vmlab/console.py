@@ -77,16 +77,27 @@ class ConsoleVM:
         """True while qemu has not exited."""
         return self._proc is not None and self._proc.poll() is None
 
+    def complete_text(self) -> str:
+        """The console up to its last full line (all of it once qemu's output has ended).
+
+        A line still being written must not match: ``(.*)$`` or ``(\\S+)`` would capture only
+        the part of a marker that has arrived so far.
+        """
+        if self._threads and not self._threads[0].is_alive():
+            return self.text
+        return self.text[:self.text.rfind("\n") + 1]
+
     def wait_for(self, pattern: str, timeout: float, start: int = 0) -> re.Match:
-        """Wait until pattern appears on the console after offset start."""
+        """Wait until pattern appears in a complete console line after offset start."""
         rx = re.compile(pattern, re.M)
         deadline = time.monotonic() + timeout
         with self._cond:
             while True:
-                m = rx.search(self.text, start)
+                ended = not self.running and not self._threads[0].is_alive()
+                m = rx.search(self.complete_text(), start)
                 if m:
                     return m
-                if not self.running and not self._threads[0].is_alive():
+                if ended:
                     raise VmError(f"VM exited before printing {pattern!r}")
                 left = deadline - time.monotonic()
                 if left <= 0:
