@@ -27,13 +27,12 @@ from .errors import ImgbaseError
 from .grubcfg import Platform, detect_platform, regenerate_config
 from .grubenv import NEXT, SAVED, TRY, GrubEnv
 from .kernels import ENTRY_SIZE, SPACE_MARGIN, check_space, find_kernel
-from .layout import running_layer_from_cmdline
 from .runner import Runner
 
 __all__ = [
     "EntryStatus", "Platform", "arm_try", "boot_once", "confirm", "default_layer", "detect_platform",
     "has_entry", "install_layer", "list_boot", "pending_try", "regenerate_config", "remove_layer",
-    "remove_orphans", "require_entry", "rollback", "rollback_target", "running_layer", "set_default",
+    "remove_orphans", "require_entry", "rollback", "rollback_target", "set_default",
     "usual_kernel_args",
 ]
 
@@ -58,11 +57,6 @@ class EntryStatus:
     def to_dict(self) -> dict:
         """A JSON-ready dict."""
         return asdict(self)
-
-
-def running_layer(cmdline_path: Path = CMDLINE) -> str | None:
-    """The layer named by ``img.bootid=`` on the kernel command line, or None."""
-    return running_layer_from_cmdline(Path(cmdline_path))
 
 
 def usual_kernel_args(cmdline_path: Path = CMDLINE) -> list[str]:

@@ -77,27 +77,22 @@ class ConsoleVM:
         """True while qemu has not exited."""
         return self._proc is not None and self._proc.poll() is None
 
-    def complete_text(self) -> str:
-        """The console up to its last full line (all of it once qemu's output has ended).
-
-        A line still being written must not match: ``(.*)$`` or ``(\\S+)`` would capture only
-        the part of a marker that has arrived so far.
-        """
-        if self._threads and not self._threads[0].is_alive():
-            return self.text
-        return self.text[:self.text.rfind("\n") + 1]
-
     def wait_for(self, pattern: str, timeout: float, start: int = 0) -> re.Match:
-        """Wait until pattern appears in a complete console line after offset start."""
+        """Wait until pattern appears in a complete console line after offset start.
+
+        A line still being written is not searched (``(.*)$`` would capture only the part that
+        has arrived), except once qemu's output has ended.
+        """
         rx = re.compile(pattern, re.M)
         deadline = time.monotonic() + timeout
         with self._cond:
             while True:
-                ended = not self.running and not self._threads[0].is_alive()
-                m = rx.search(self.complete_text(), start)
+                output_ended = not self._threads[0].is_alive()
+                text = self.text if output_ended else self.text[:self.text.rfind("\n") + 1]
+                m = rx.search(text, start)
                 if m:
                     return m
-                if ended:
+                if output_ended and not self.running:
                     raise VmError(f"VM exited before printing {pattern!r}")
                 left = deadline - time.monotonic()
                 if left <= 0:

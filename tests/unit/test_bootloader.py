@@ -243,19 +243,7 @@ def test_dry_install_writes_nothing_and_prints_the_plan(tmp_path):
     assert f"write {boot}/loader/entries/imgbased-Base-0.1.conf" in plan
 
 
-# --- running layer, host arguments ------------------------------------------------------------
-
-def test_running_layer_from_cmdline(tmp_path):
-    """img.bootid= names the running layer; anything else gives None."""
-    cmdline = tmp_path / "cmdline"
-    cmdline.write_text("BOOT_IMAGE=/Base-1.1/vmlinuz root=/dev/HostVG/Base-1.1 img.bootid=Base-1.1 quiet\n")
-    assert bootloader.running_layer(cmdline) == "Base-1.1"
-    cmdline.write_text("root=/dev/sda1 ro\n")
-    assert bootloader.running_layer(cmdline) is None
-    cmdline.write_text("img.bootid=../../etc\n")
-    assert bootloader.running_layer(cmdline) is None
-    assert bootloader.running_layer(tmp_path / "missing") is None
-
+# --- host arguments -------------------------------------------------------------------------------
 
 def test_usual_kernel_args_drop_per_layer_ones(tmp_path):
     """The host's arguments, without the ones each entry sets itself."""

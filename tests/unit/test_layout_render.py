@@ -58,8 +58,13 @@ def test_json_and_tree(tmp_path):
     assert "volume var" in tree
 
 
-def test_cmdline_ignores_hostile_bootid(tmp_path):
-    """An img.bootid that is not a layer name is ignored."""
+def test_running_layer_from_cmdline(tmp_path):
+    """img.bootid= names the running layer; anything else gives None."""
     cmdline = tmp_path / "cmdline"
+    cmdline.write_text("BOOT_IMAGE=/Base-1.1/vmlinuz root=/dev/HostVG/Base-1.1 img.bootid=Base-1.1 quiet\n")
+    assert layout.running_layer_from_cmdline(cmdline) == "Base-1.1"
+    cmdline.write_text("root=/dev/sda1 ro\n")
+    assert layout.running_layer_from_cmdline(cmdline) is None
     cmdline.write_text("img.bootid=../../etc\n")
     assert layout.running_layer_from_cmdline(cmdline) is None
+    assert layout.running_layer_from_cmdline(tmp_path / "missing") is None
