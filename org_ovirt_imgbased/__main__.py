@@ -2,6 +2,6 @@
 
 import sys
 
-from .cli import main
+from org_ovirt_imgbased.cli import main
 
 sys.exit(main())

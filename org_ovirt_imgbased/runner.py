@@ -16,46 +16,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import traceback
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import CommandError, ImgbaseError
+from org_ovirt_imgbased.errors import CommandError, ImgbaseError
 
 log = logging.getLogger("imgbased")
-
-
-def setup_logging(prog: str, debug: bool) -> None:
-    """Send imgbased's log to stderr as `prog: message`; other libraries' logs only on errors."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(f"{prog}: %(message)s"))
-    for old in list(log.handlers):  # idempotent: main() may run more than once in a process
-        log.removeHandler(old)
-    log.addHandler(handler)
-    log.setLevel(logging.DEBUG if debug else logging.WARNING)
-    log.propagate = False
-    logging.basicConfig(level=logging.ERROR, format=f"{prog}: %(name)s: %(message)s", stream=sys.stderr)
-
-
-def guarded(prog: str, debug: bool, body: Callable[[], int]) -> int:
-    """Run a CLI body: expected errors as one line (exit 1), others without a traceback unless debug."""
-    try:
-        return body()
-    except ImgbaseError as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
-        if debug and exc.detail:
-            print(exc.detail.rstrip(), file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
-        return 130
-    except Exception as exc:  # noqa: BLE001 - last resort: one line, the traceback only with --debug
-        print(f"{prog}: internal error: {type(exc).__name__}: {exc} (rerun with --debug for details)",
-              file=sys.stderr)
-        if debug:
-            traceback.print_exc()
-        return 70
 
 
 @dataclass

@@ -1,14 +1,17 @@
-"""Byte sizes: parse what operators type, print what they can read."""
+"""Byte sizes: the unit constants, parsing what operators type, printing what they can read."""
 
 from __future__ import annotations
 
 import re
 
-from .errors import ImgbaseError
+from org_ovirt_imgbased.errors import ImgbaseError
 
-_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40,
+KiB, MiB, GiB, TiB = 1 << 10, 1 << 20, 1 << 30, 1 << 40
+
+_UNITS = {"": 1, "b": 1, "k": KiB, "m": MiB, "g": GiB, "t": TiB,
           "kb": 1000, "mb": 1000**2, "gb": 1000**3, "tb": 1000**4,
-          "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40}
+          "kib": KiB, "mib": MiB, "gib": GiB, "tib": TiB}
+_NAMES = ((TiB, "TiB"), (GiB, "GiB"), (MiB, "MiB"), (KiB, "KiB"))
 
 
 def parse_size(text: str, default_unit: str = "") -> int:
@@ -23,8 +26,20 @@ def parse_size(text: str, default_unit: str = "") -> int:
     return value
 
 
-def human(size: float) -> str:
-    """Render a byte count with a binary unit, e.g. 1.5 GiB."""
+def human(size: float, exact: bool = False) -> str:
+    """Render a byte count with a binary unit: '1.5 GiB' (one decimal, rounded).
+
+    With exact, up to two decimals, truncated and without trailing zeros ('1 GiB',
+    '15.99 GiB'), so that a size never reads as more than it is (disk plans).
+    """
+    if exact:
+        n = int(size)
+        for unit, name in _NAMES:
+            if abs(n) >= unit:
+                hundredths = abs(n) * 100 // unit
+                text = f"{'-' if n < 0 else ''}{hundredths // 100}.{hundredths % 100:02d}".rstrip("0").rstrip(".")
+                return f"{text} {name}"
+        return f"{n} B"
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
         if abs(size) < 1024 or unit == "TiB":
             return f"{int(size)} B" if unit == "B" else f"{size:.1f} {unit}"

@@ -8,7 +8,7 @@ import shutil
 import time
 from pathlib import Path
 
-from org_ovirt_imgbased import lvm
+from org_ovirt_imgbased.host.storage import lvm
 
 from . import recipe
 from .base import BaseTree, _remove, ensure_base, prune, trim

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pyanaconda.ui.categories import SpokeCategory
 
-__all__ = ["ImgbasedCategory"]
+__all__ = ["OvirtImgbasedCategory"]
 
 
 def N_(text: str) -> str:
@@ -12,7 +12,7 @@ def N_(text: str) -> str:
     return text
 
 
-class ImgbasedCategory(SpokeCategory):
+class OvirtImgbasedCategory(SpokeCategory):
     """IMAGE-BASED HOST: the disk layout and the image of an imgbased host."""
 
     @staticmethod

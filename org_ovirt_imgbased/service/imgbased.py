@@ -9,11 +9,11 @@ from pyanaconda.core.signal import Signal
 from pyanaconda.modules.common.base import KickstartService
 from pyanaconda.modules.common.containers import TaskContainer
 
-from org_ovirt_imgbased.kickstart import AddonConfig
-from org_ovirt_imgbased.kspayload import resolve_payload
+from org_ovirt_imgbased.installer.kickstart import AddonConfig, read_section
+from org_ovirt_imgbased.installer.kickstart.payload import resolve_payload
 from org_ovirt_imgbased.service.constants import OVIRT_IMGBASED
 from org_ovirt_imgbased.service.imgbased_interface import OvirtImgbasedInterface
-from org_ovirt_imgbased.service.installation import ImgbasedInstallTask
+from org_ovirt_imgbased.service.installation import OvirtImgbasedInstallTask
 from org_ovirt_imgbased.service.kickstart import OvirtImgbasedKickstartSpecification
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ class OvirtImgbasedService(KickstartService):
 
     def set_configuration(self, text: str) -> None:
         """Set the config from %addon section text (from the spoke)."""
-        config = AddonConfig.from_kickstart(text)
+        config = read_section(text)
         self._section = config
         self._store(config)
 
@@ -84,4 +84,4 @@ class OvirtImgbasedService(KickstartService):
         """One task that lays out the disk and deploys the image; nothing when unconfigured."""
         if self._config is None:
             return []
-        return [ImgbasedInstallTask(self._config, self._kernel_args)]
+        return [OvirtImgbasedInstallTask(self._config, self._kernel_args)]

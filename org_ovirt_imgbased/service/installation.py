@@ -7,12 +7,12 @@ import shlex
 
 from pyanaconda.modules.common.task import Task
 
-from org_ovirt_imgbased.kickstart import AddonConfig
+from org_ovirt_imgbased.installer.kickstart import AddonConfig
 
 log = logging.getLogger(__name__)
 
 
-class ImgbasedInstallTask(Task):
+class OvirtImgbasedInstallTask(Task):
     """Lay out the disk, deploy the payload as Base-0 + Base-0.1 and install GRUB (install.install)."""
 
     def __init__(self, config: AddonConfig, kernel_args: str = "") -> None:
@@ -28,7 +28,7 @@ class ImgbasedInstallTask(Task):
 
     def run(self) -> None:
         """Run the installation; progress goes to anaconda's log."""
-        from org_ovirt_imgbased import install
+        from org_ovirt_imgbased.installer import install
         from org_ovirt_imgbased.runner import Runner
 
         install.install(self._config, Runner(), shlex.split(self._kernel_args), log.info)

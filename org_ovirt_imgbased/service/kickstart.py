@@ -6,8 +6,8 @@ from pyanaconda.core.kickstart import VERSION, KickstartSpecification
 from pyanaconda.core.kickstart.addon import AddonData
 from pykickstart.handlers.control import commandMap
 
-from org_ovirt_imgbased.kickstart import ADDON_NAME, AddonConfig, SectionReader
-from org_ovirt_imgbased.kspayload import payload_command_classes
+from org_ovirt_imgbased.installer.kickstart import ADDON_NAME, AddonConfig, SectionReader
+from org_ovirt_imgbased.installer.kickstart.payload import payload_command_classes
 
 
 class OvirtImgbasedData(AddonData):

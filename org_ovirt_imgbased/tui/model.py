@@ -10,11 +10,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .. import ksvalues as kv
-from ..disksizes import DEFAULT_BASE_SIZE, LayoutRequest, lv_name_for, pool_sizes, validate
-from ..errors import ImgbaseError
-from ..kickstart import AddonConfig
-from ..units import human
+from org_ovirt_imgbased.errors import ImgbaseError
+from org_ovirt_imgbased.installer.disk.model import DEFAULT_BASE_SIZE, LayoutRequest, lv_name_for, pool_sizes, validate
+from org_ovirt_imgbased.installer.kickstart import AddonConfig, read_section
+from org_ovirt_imgbased.installer.kickstart import values as kv
+from org_ovirt_imgbased.units import human
 
 # The tree's rough cost outside the VG: partition alignment and the BIOS boot partition.
 _PARTITION_OVERHEAD = 4 * kv.MiB
@@ -41,7 +41,7 @@ class DiskInfo:
 
 def config_from_text(text: str) -> AddonConfig:
     """The config in %addon section text, or the defaults for empty text."""
-    return AddonConfig.from_kickstart(text) if text.strip() else AddonConfig()
+    return read_section(text) if text.strip() else AddonConfig()
 
 
 @dataclass

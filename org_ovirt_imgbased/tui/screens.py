@@ -13,16 +13,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from simpleline import App
 from simpleline.event_loop import ExitMainLoop
+from simpleline.render.adv_widgets import YesNoDialog
 from simpleline.render.containers import ListColumnContainer
 from simpleline.render.prompt import Prompt
 from simpleline.render.screen import InputState, UIScreen
 from simpleline.render.screen_handler import ScreenHandler
 from simpleline.render.widgets import CheckboxWidget, TextWidget
 
-from ..errors import ImgbaseError
-from ..units import human
-from .model import InstallerModel
+from org_ovirt_imgbased.errors import ImgbaseError
+from org_ovirt_imgbased.installer.kickstart import AddonConfig
+from org_ovirt_imgbased.tui.model import DiskInfo, InstallerModel
+from org_ovirt_imgbased.units import human
 
 NAVIGATION = (Prompt.REFRESH, Prompt.CONTINUE, Prompt.QUIT)
 
@@ -353,3 +356,17 @@ class InstallerHub(HubMixin, UIScreen):
             return key
         self.hub_message = f"'{key}' is not one of the choices."
         return InputState.PROCESSED_AND_REDRAW
+
+
+def run_interactive(disks: list[DiskInfo], defaults: AddonConfig) -> AddonConfig | None:
+    """Let the operator edit defaults on the text screens; return the confirmed config, or None on quit.
+
+    defaults is not modified.  Input comes from stdin and the screens go to stdout, through
+    simpleline's own input thread.
+    """
+    model = InstallerModel(defaults.copy(), list(disks))
+    App.initialize()
+    App.get_scheduler().quit_screen = YesNoDialog("Quit without installing? Nothing has been written to disk.")
+    App.get_scheduler().schedule_screen(InstallerHub(model))
+    App.run()
+    return model.config if model.confirmed else None

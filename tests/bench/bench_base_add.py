@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 
-from org_ovirt_imgbased.image import sha256_of
+from org_ovirt_imgbased.host.image import sha256_of
 from tests.bench.machine import BenchEnv, Cli, drop_caches, pool_used, progress, remove_vg, run, timed
 from tests.bench.payload import allocated, ext4_used, make_ext4, realistic_tree
 from tests.bench.report import Goal, Section, fmt_mib, fmt_ratio, fmt_seconds, median, median_ratio, ratio

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from org_ovirt_imgbased.lvm import LV_FIELDS
+from org_ovirt_imgbased.host.storage.lvm import LV_FIELDS
 from tests.bench.machine import BenchEnv, Cli, lvs_json, pool_used, progress, remove_vg, run, timed
 from tests.bench.payload import small_tree
 from tests.bench.report import Goal, Section, fmt_mib, fmt_ratio, fmt_seconds, growth, median, ratio

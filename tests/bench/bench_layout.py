@@ -12,8 +12,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from org_ovirt_imgbased import layout as layout_mod
-from org_ovirt_imgbased.lvm import LV_FIELDS, TAG_BASE, TAG_LAYER
+from org_ovirt_imgbased.host import layout as layout_mod
+from org_ovirt_imgbased.host.storage.lvm import LV_FIELDS, TAG_BASE, TAG_LAYER
 from org_ovirt_imgbased.runner import Runner
 from tests.bench.machine import BenchEnv, BenchError, Cli, lv_names, progress, remove_vg, run, timed
 from tests.bench.report import Goal, Section, fmt_ratio, fmt_seconds, median, ratio

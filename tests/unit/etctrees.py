@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from org_ovirt_imgbased.persist import FACTORY_ETC, apply_plan, plan_etc
+from org_ovirt_imgbased.host.persist import FACTORY_ETC, apply_plan, plan_etc
 from org_ovirt_imgbased.runner import Runner
 
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="changing ownership needs root")

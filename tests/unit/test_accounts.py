@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from org_ovirt_imgbased.accounts import merge_account_texts, merge_accounts, merge_members, parse_table
 from org_ovirt_imgbased.errors import ImgbaseError
+from org_ovirt_imgbased.host.persist.accounts import merge_account_texts, merge_accounts, merge_members, parse_table
 
 BASE_PASSWD = """root:x:0:0:root:/root:/bin/bash
 bin:x:1:1:bin:/bin:/sbin/nologin

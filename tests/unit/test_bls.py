@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from org_ovirt_imgbased import bls
 from org_ovirt_imgbased.errors import ImgbaseError
+from org_ovirt_imgbased.host.boot import bls
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "data" / "grub.d" / "42_imgbased"

@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from org_ovirt_imgbased import bls, bootloader, kernels
 from org_ovirt_imgbased.errors import ImgbaseError
+from org_ovirt_imgbased.host.boot import bls, entries, kernels
+from org_ovirt_imgbased.host.storage import space
 from org_ovirt_imgbased.runner import Runner
+from org_ovirt_imgbased.units import MiB
 
 KV_OLD, KV_NEW = "6.1.0-9-amd64", "6.1.0-18-amd64"
 
@@ -123,7 +125,7 @@ def test_install_layer_copies_kernel_and_writes_entry(tmp_path):
     """/boot/<layer>/ gets the newest kernel and initrd; the entry points at them."""
     boot = tmp_path / "boot"
     boot.mkdir()
-    entry = bootloader.install_layer(Runner(), "Base-0.1", debian_root(tmp_path), "HostVG", boot_dir=boot,
+    entry = entries.install_layer(Runner(), "Base-0.1", debian_root(tmp_path), "HostVG", boot_dir=boot,
                                      host_args="BOOT_IMAGE=/vmlinuz root=/dev/sda1 ro console=ttyS0")
     assert files(boot) == {"Base-0.1", f"Base-0.1/vmlinuz-{KV_NEW}", f"Base-0.1/initrd.img-{KV_NEW}",
                            "loader", "loader/entries", "loader/entries/imgbased-Base-0.1.conf"}
@@ -143,7 +145,7 @@ def test_reinstall_with_a_new_kernel_prunes_the_old_files(tmp_path):
     boot.mkdir()
     put(boot / "Base-0.1/vmlinuz-5.0.0")
     put(boot / "Base-0.1/initrd.img-5.0.0")
-    bootloader.install_layer(Runner(), "Base-0.1", debian_root(tmp_path), "HostVG", boot_dir=boot)
+    entries.install_layer(Runner(), "Base-0.1", debian_root(tmp_path), "HostVG", boot_dir=boot)
     assert sorted(p.name for p in (boot / "Base-0.1").iterdir()) == [f"initrd.img-{KV_NEW}",
                                                                      f"vmlinuz-{KV_NEW}"]
 
@@ -158,7 +160,7 @@ def test_install_refuses_bad_names_and_writes_nothing(tmp_path, layer, vg, match
     boot = tmp_path / "boot"
     boot.mkdir()
     with pytest.raises(ImgbaseError, match=match):
-        bootloader.install_layer(Runner(), layer, debian_root(tmp_path), vg, boot_dir=boot)
+        entries.install_layer(Runner(), layer, debian_root(tmp_path), vg, boot_dir=boot)
     assert files(boot) == set()
 
 
@@ -170,7 +172,7 @@ def test_install_refuses_missing_kernel_and_writes_nothing(tmp_path):
     root = tmp_path / "empty-root"
     (root / "usr/lib/modules").mkdir(parents=True)
     with pytest.raises(ImgbaseError, match="no kernel in the image"):
-        bootloader.install_layer(Runner(), "Base-1.1", root, "HostVG", boot_dir=boot)
+        entries.install_layer(Runner(), "Base-1.1", root, "HostVG", boot_dir=boot)
     assert tree_state(boot) == before
 
 
@@ -189,9 +191,9 @@ def test_install_refuses_when_boot_is_full_and_writes_nothing(tmp_path, monkeypa
     write_existing(boot)
     before = tree_state(boot)
     root = debian_root(tmp_path)
-    monkeypatch.setattr(kernels, "free_bytes", lambda path: 10 * kernels.MIB)
+    monkeypatch.setattr(space, "free_bytes", lambda path: 10 * MiB)
     with pytest.raises(ImgbaseError) as exc:
-        bootloader.install_layer(Runner(), "Base-1.1", root, "HostVG", boot_dir=boot)
+        entries.install_layer(Runner(), "Base-1.1", root, "HostVG", boot_dir=boot)
     msg = str(exc.value)
     assert "not enough space" in msg and "10.0 MiB free" in msg and "16.0 MiB margin" in msg
     assert tree_state(boot) == before
@@ -202,10 +204,10 @@ def test_space_check_uses_the_real_file_system(tmp_path):
     boot = tmp_path / "boot"
     boot.mkdir()
     with pytest.raises(ImgbaseError, match="not enough space"):
-        bootloader.install_layer(Runner(), "Base-0.1", debian_root(tmp_path), "HostVG", boot_dir=boot,
+        entries.install_layer(Runner(), "Base-0.1", debian_root(tmp_path), "HostVG", boot_dir=boot,
                                  margin=1 << 62)
     assert files(boot) == set()
-    kernels.check_space(boot, 1, "a test", margin=0)
+    space.check_dir(boot, 1, "a test", margin=0)
 
 
 def test_failed_copy_leaves_nothing(tmp_path):
@@ -226,7 +228,7 @@ def test_failed_copy_leaves_nothing(tmp_path):
             super().copy_file(src, dst)
 
     with pytest.raises(ImgbaseError, match="No space left on device"):
-        bootloader.install_layer(Failing(), "Base-0.1", debian_root(tmp_path), "HostVG", boot_dir=boot)
+        entries.install_layer(Failing(), "Base-0.1", debian_root(tmp_path), "HostVG", boot_dir=boot)
     assert files(boot) == set()
 
 
@@ -235,7 +237,7 @@ def test_dry_install_writes_nothing_and_prints_the_plan(tmp_path):
     boot = tmp_path / "boot"
     boot.mkdir()
     out = io.StringIO()
-    bootloader.install_layer(Runner(dry=True, out=out), "Base-0.1", debian_root(tmp_path), "HostVG",
+    entries.install_layer(Runner(dry=True, out=out), "Base-0.1", debian_root(tmp_path), "HostVG",
                              boot_dir=boot)
     assert files(boot) == set()
     plan = out.getvalue()
@@ -250,7 +252,7 @@ def test_usual_kernel_args_drop_per_layer_ones(tmp_path):
     cmdline = tmp_path / "cmdline"
     cmdline.write_text("BOOT_IMAGE=/Base-1.1/vmlinuz-6 root=/dev/HostVG/Base-1.1 rd.lvm.lv=HostVG/Base-1.1 "
                        "ro rootflags=discard img.bootid=Base-1.1 console=ttyS0 quiet\n")
-    assert bootloader.usual_kernel_args(cmdline) == ["console=ttyS0", "quiet"]
+    assert entries.usual_kernel_args(cmdline) == ["console=ttyS0", "quiet"]
 
 
 # --- remove, orphans ------------------------------------------------------------------------------
@@ -258,7 +260,7 @@ def test_usual_kernel_args_drop_per_layer_ones(tmp_path):
 def install_all(boot: Path, root: Path, layers: list[str]) -> None:
     """Install boot files for several layers."""
     for layer in layers:
-        bootloader.install_layer(Runner(), layer, root, "HostVG", boot_dir=boot)
+        entries.install_layer(Runner(), layer, root, "HostVG", boot_dir=boot)
 
 
 def test_remove_layer_leaves_nothing_behind(tmp_path):
@@ -267,7 +269,7 @@ def test_remove_layer_leaves_nothing_behind(tmp_path):
     boot.mkdir()
     install_all(boot, debian_root(tmp_path), ["Base-0.1", "Base-0.2"])
     before = files(boot)
-    bootloader.remove_layer(Runner(), "Base-0.2", boot_dir=boot)
+    entries.remove_layer(Runner(), "Base-0.2", boot_dir=boot)
     gone = before - files(boot)
     assert gone == {"Base-0.2", f"Base-0.2/vmlinuz-{KV_NEW}", f"Base-0.2/initrd.img-{KV_NEW}",
                     "loader/entries/imgbased-Base-0.2.conf"}
@@ -283,12 +285,12 @@ def test_remove_orphans_only_touches_our_layer_files(tmp_path):
     put(boot / "Base-3/keep")  # not a layer name
     put(boot / "grub/grub.cfg")
     put(boot / "loader/entries/ff00-6.1.0.conf", b"linux /vmlinuz\n")
-    removed = bootloader.remove_orphans(Runner(), ["Base-0", "Base-0.1", "Base-1", "Base-1.2"], boot_dir=boot)
+    removed = entries.remove_orphans(Runner(), ["Base-0", "Base-0.1", "Base-1", "Base-1.2"], boot_dir=boot)
     assert removed == ["Base-1.1", "Base-7.1"]
     assert {p.name for p in boot.iterdir()} == {"Base-0.1", "Base-1.2", "Base-3", "grub", "loader"}
     assert sorted(p.name for p in bls.entries_dir(boot).iterdir()) == [
         "ff00-6.1.0.conf", "imgbased-Base-0.1.conf", "imgbased-Base-1.2.conf"]
-    assert bootloader.remove_orphans(Runner(), ["Base-0.1", "Base-1.2"], boot_dir=boot) == []
+    assert entries.remove_orphans(Runner(), ["Base-0.1", "Base-1.2"], boot_dir=boot) == []
 
 
 # --- the shipped confirm unit ------------------------------------------------------------------

@@ -6,9 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from org_ovirt_imgbased import bls, check, check_host, lvm, mountinfo, txn
-from org_ovirt_imgbased.check_report import FAILED, OK, WARNING, CheckReport, Finding
-from org_ovirt_imgbased.layout import Base, Layout
+from org_ovirt_imgbased.host import txn
+from org_ovirt_imgbased.host.boot import bls
+from org_ovirt_imgbased.host.check import boot as check_host
+from org_ovirt_imgbased.host.check import mounts as mounts_group
+from org_ovirt_imgbased.host.check import storage as check
+from org_ovirt_imgbased.host.check.report import FAILED, OK, WARNING, CheckReport, Finding
+from org_ovirt_imgbased.host.layout import Base, Layout
+from org_ovirt_imgbased.host.storage import lvm
+from org_ovirt_imgbased.host.storage.mounts import Mount, parse_mountinfo, visible_at, whole_mount_of
 
 VG = "HostVG"
 BASE_ATTR, LAYER_ATTR = "Vri---tz-k", "Vwi-a-tz--"
@@ -219,18 +225,18 @@ def test_boot_orphan_directory_warns(tmp_path):
 
 # --- mounts --------------------------------------------------------------------------------------
 
-def mi(*rows: tuple[str, str, str, str]) -> list[mountinfo.Mount]:
+def mi(*rows: tuple[str, str, str, str]) -> list[Mount]:
     """Mountinfo from (dev, mountpoint, per-mount options, super options) rows."""
     lines = [f"{20 + i} 1 {dev} / {point} {opts} shared:{i} - ext4 /dev/mapper/x{i} {sup}"
              for i, (dev, point, opts, sup) in enumerate(rows)]
-    return mountinfo.parse("\n".join(lines))
+    return parse_mountinfo("\n".join(lines))
 
 
 def test_mounts_healthy():
     """/ is the layer with discard, /var is the var volume: all OK."""
     lay, _ = healthy()
     mounts = mi(("253:5", "/", "rw,relatime", "rw,discard"), ("253:9", "/var", "rw", "rw"))
-    found = by_name(check_host.check_mounts(lay, mounts, lambda dev: ""))
+    found = by_name(mounts_group.check_mounts(lay, mounts, lambda dev: ""))
     assert statuses(found.values()) == {"root": OK, "discard": OK, "/var": OK, "volume var": OK}
     assert found["volume var"].reason == "mounted on /var"
 
@@ -240,9 +246,9 @@ def test_mounts_discard_from_default_options_and_missing():
     lay, _ = healthy()
     mounts = mi(("253:5", "/", "rw", "rw"), ("253:9", "/var", "rw", "rw"))
     asked = []
-    found = by_name(check_host.check_mounts(lay, mounts, lambda dev: asked.append(dev) or "user_xattr acl discard"))
+    found = by_name(mounts_group.check_mounts(lay, mounts, lambda dev: asked.append(dev) or "user_xattr acl discard"))
     assert found["discard"].status == OK and asked == ["/dev/HostVG/Base-0.1"]
-    found = by_name(check_host.check_mounts(lay, mounts, lambda dev: "user_xattr acl"))
+    found = by_name(mounts_group.check_mounts(lay, mounts, lambda dev: "user_xattr acl"))
     assert found["discard"].status == WARNING and "tune2fs -o discard /dev/HostVG/Base-0.1" in found["discard"].reason
 
 
@@ -251,12 +257,12 @@ def test_mounts_var_on_root_and_volume_problems():
     lay, _ = healthy()
     lay.current = "Base-1.1"
     mounts = mi(("253:5", "/", "rw", "discard"), ("253:9", "/srv", "rw", ""), ("253:6", "/srv", "rw", ""))
-    found = by_name(check_host.check_mounts(lay, mounts, lambda dev: ""))
+    found = by_name(mounts_group.check_mounts(lay, mounts, lambda dev: ""))
     assert found["/var"].status == FAILED and "own data volume" in found["/var"].reason
     assert found["root"].status == WARNING and "says Base-1.1 runs, but / is Base-0.1" in found["root"].reason
     assert found["volume var"].status == FAILED and "shared with Base-0.2" in found["volume var"].reason
     mounts = mi(("253:9", "/", "rw", ""))
-    found = by_name(check_host.check_mounts(lay, mounts, lambda dev: ""))
+    found = by_name(mounts_group.check_mounts(lay, mounts, lambda dev: ""))
     assert found["volume var"].status == FAILED and "mounted at /" in found["volume var"].reason
     assert found["root"].status == WARNING and "/ is data volume var" in found["root"].reason
 
@@ -264,10 +270,10 @@ def test_mounts_var_on_root_and_volume_problems():
 def test_mounts_not_on_a_layer_and_on_a_base():
     """A root that is no imgbased LV only warns; a root on a base fails."""
     lay, _ = healthy()
-    found = by_name(check_host.check_mounts(lay, mi(("0:31", "/", "rw", "rw")), lambda dev: ""))
+    found = by_name(mounts_group.check_mounts(lay, mi(("0:31", "/", "rw", "rw")), lambda dev: ""))
     assert found["root"].status == WARNING and set(found) == {"root", "volume var"}
     lay.bases[0].lv.dev = (253, 3)
-    found = by_name(check_host.check_mounts(lay, mi(("253:3", "/", "ro", "ro")), lambda dev: ""))
+    found = by_name(mounts_group.check_mounts(lay, mi(("253:3", "/", "ro", "ro")), lambda dev: ""))
     assert found["root"].status == FAILED and "base Base-0" in found["root"].reason
 
 
@@ -275,12 +281,12 @@ def test_mountinfo_parsing():
     """Escapes, optional fields, covering mounts and lines of the wrong shape."""
     text = ("36 35 98:0 /mnt1 /mnt\\040two rw,noatime master:1 shared:2 - ext3 /dev/root rw,errors=continue\n"
             "37 35 98:0 / / rw - ext4 /dev/a rw\n38 35 98:1 / / rw - ext4 /dev/b rw,discard\nbogus line\n")
-    mounts = mountinfo.parse(text)
+    mounts = parse_mountinfo(text)
     assert len(mounts) == 3
     assert mounts[0].mountpoint == "/mnt two" and mounts[0].root == "/mnt1" and mounts[0].fstype == "ext3"
     assert mounts[0].options == ("rw", "noatime") and mounts[0].super_options == ("rw", "errors=continue")
-    assert mountinfo.visible_at(mounts, "/").source == "/dev/b" and mountinfo.visible_at(mounts, "/x") is None
-    assert mountinfo.whole_mount_of(mounts, (98, 0)).source == "/dev/a"
+    assert visible_at(mounts, "/").source == "/dev/b" and visible_at(mounts, "/x") is None
+    assert whole_mount_of(mounts, (98, 0)).source == "/dev/a"
     assert mounts[2].has_option("discard") and not mounts[1].has_option("discard")
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from org_ovirt_imgbased import config
-from org_ovirt_imgbased.config import Config, load_config, parse_config
 from org_ovirt_imgbased.errors import ImgbaseError
+from org_ovirt_imgbased.host import config
+from org_ovirt_imgbased.host.config import Config, load_config, parse_config
 
 
 def test_missing_file_gives_defaults(tmp_path):

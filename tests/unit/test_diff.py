@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from org_ovirt_imgbased import diff, layout, lvm
 from org_ovirt_imgbased.errors import ImgbaseError
+from org_ovirt_imgbased.host import diff, layout
+from org_ovirt_imgbased.host.storage import lvm
 
 
 def put(root: Path, rel: str, data: bytes = b"x", mode: int = 0o644) -> Path:

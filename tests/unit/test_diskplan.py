@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from org_ovirt_imgbased import disksizes
-from org_ovirt_imgbased.diskcommit import commit
-from org_ovirt_imgbased.diskplan import plan_layout
-from org_ovirt_imgbased.disksizes import CommittedLayout, GiB, LayoutRequest, MiB, fstab_lines
 from org_ovirt_imgbased.errors import ImgbaseError
+from org_ovirt_imgbased.installer.disk import model as disksizes
+from org_ovirt_imgbased.installer.disk.commit import commit
+from org_ovirt_imgbased.installer.disk.model import CommittedLayout, GiB, LayoutRequest, MiB, fstab_lines
+from org_ovirt_imgbased.installer.disk.plan import plan_layout
+from org_ovirt_imgbased.units import human
 
 VOLUMES = [("/var", 5 * GiB), ("/var/log", 8 * GiB)]
 
@@ -239,9 +240,9 @@ def test_fstab_lines():
 
 def test_size_helpers():
     """Formatting truncates, names map mountpoints, the reserve is clamped."""
-    assert disksizes.fmt_size(GiB) == "1 GiB"
-    assert disksizes.fmt_size(16 * GiB - 1) == "15.99 GiB"
-    assert disksizes.fmt_size(512 * MiB) == "512 MiB"
+    assert human(GiB, exact=True) == "1 GiB"
+    assert human(16 * GiB - 1, exact=True) == "15.99 GiB"
+    assert human(512 * MiB, exact=True) == "512 MiB"
     assert disksizes.lv_name_for("/var/lib/libvirt") == "var_lib_libvirt"
     assert disksizes.default_reserve(2 * GiB) == GiB
     assert disksizes.default_reserve(10 * 1024 * GiB) == 100 * GiB

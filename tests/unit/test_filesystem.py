@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 
-from org_ovirt_imgbased.filesystem import is_clean
+from org_ovirt_imgbased.host.storage.filesystem import is_clean
 
 HEADER = """Filesystem state:         {state}
 Filesystem features:      has_journal ext_attr extent 64bit {extra}metadata_csum

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from org_ovirt_imgbased import fstab
+from org_ovirt_imgbased.host.storage import fstab
 from org_ovirt_imgbased.runner import Runner
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from org_ovirt_imgbased import gc, lvm
 from org_ovirt_imgbased.errors import ImgbaseError
-from org_ovirt_imgbased.layout import Base, Layout
+from org_ovirt_imgbased.host import gc
+from org_ovirt_imgbased.host.layout import Base, Layout
+from org_ovirt_imgbased.host.storage import lvm
 
 
 def lv(name: str, *tags: str) -> lvm.LV:
@@ -152,7 +153,7 @@ def test_remove_refuses_the_running_base():
 
 def test_remove_refuses_an_open_lv_before_changing_anything(monkeypatch):
     """A mounted layer makes its base fail cleanly: nothing is removed, the message says what to do."""
-    from org_ovirt_imgbased import layers
+    from org_ovirt_imgbased.host import layers
     lay = layout({"Base-0": 2, "Base-1": 1})
     lay.bases[-1].layers[1].attr = "Vwi-aotz--"
     removed = []

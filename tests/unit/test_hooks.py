@@ -6,8 +6,8 @@ import logging
 
 import pytest
 
-from org_ovirt_imgbased import hooks
 from org_ovirt_imgbased.errors import ImgbaseError
+from org_ovirt_imgbased.host import hooks
 from org_ovirt_imgbased.runner import Runner
 
 

@@ -7,8 +7,8 @@ import subprocess
 
 import pytest
 
-from org_ovirt_imgbased import image
 from org_ovirt_imgbased.errors import ImgbaseError
+from org_ovirt_imgbased.host import image
 
 
 @pytest.fixture

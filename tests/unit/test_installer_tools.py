@@ -14,7 +14,7 @@ import pytest
 from imagelib.common import ImgbaseError
 from installerlib import pxe, pxevm, recipe
 
-from org_ovirt_imgbased.kickstart import parse_kickstart
+from org_ovirt_imgbased.installer.kickstart import parse_kickstart
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOLS = ROOT / "image-tools"

@@ -12,13 +12,16 @@ import pytest
 from pykickstart.errors import KickstartParseError
 
 from org_ovirt_imgbased.errors import ImgbaseError
-from org_ovirt_imgbased.kickstart import (
+from org_ovirt_imgbased.installer.kickstart import (
     AddonConfig,
     KickstartLineError,
     SectionReader,
+    check_config,
     parse_kickstart,
+    read_section,
+    section_from_lines,
 )
-from org_ovirt_imgbased.kspayload import payload_command_classes, resolve_payload
+from org_ovirt_imgbased.installer.kickstart.payload import payload_command_classes, resolve_payload
 
 ROOT = Path(__file__).resolve().parents[2]
 KICKSTARTS = ROOT / "kickstarts"
@@ -68,7 +71,7 @@ def test_every_option_round_trips(header, attr, expected):
     before = "" if "--liveimg" in header else LIVE
     first = parse_kickstart(ks(header, before=before))
     assert getattr(first.section, attr) == expected
-    again = AddonConfig.from_kickstart(first.section.to_kickstart())
+    again = read_section(first.section.to_kickstart())
     assert again == first.section
     assert again.to_kickstart() == first.section.to_kickstart()
 
@@ -83,7 +86,7 @@ def test_defaults_and_body_round_trip():
     assert cfg.persist == ["/root/.ssh", "/root/my notes"]
     text = cfg.to_kickstart()
     assert "volume /srv/data 1536MiB\n" in text and "persist '/root/my notes'\n" in text
-    assert AddonConfig.from_kickstart(text) == cfg
+    assert read_section(text) == cfg
 
 
 def test_whole_file_round_trip_keeps_other_addons_and_passes_ksvalidator(tmp_path):
@@ -119,10 +122,10 @@ def test_same_payload_twice_is_accepted():
 
 def test_from_lines_and_section_reader_like_anaconda():
     """The core that anaconda's AddonData calls line by line gives the same config, with its line numbers."""
-    cfg = AddonConfig.from_lines(["--vg=VG1", "--grow"], ["volume /var 1G", "# c", "persist /root"], lineno_offset=10)
+    cfg = section_from_lines(["--vg=VG1", "--grow"], ["volume /var 1G", "# c", "persist /root"], lineno_offset=10)
     assert (cfg.vg, cfg.volumes, cfg.persist) == ("VG1", [("/var", GiB)], ["/root"])
     with pytest.raises(KickstartLineError) as err:
-        AddonConfig.from_lines([], ["volume /var 1G", "", "volume /var 2G"], lineno_offset=10)
+        section_from_lines([], ["volume /var 1G", "", "volume /var 2G"], lineno_offset=10)
     assert err.value.lineno == 13 and "first on line 11" in str(err.value)
     reader = SectionReader()
     reader.header(["--disk=vda"], 4)
@@ -145,10 +148,10 @@ def test_payload_command_classes_cover_liveimg_and_the_refused_payloads():
 
 
 def test_check_rejects_a_config_made_in_code():
-    """AddonConfig.check validates configs that did not come from a kickstart."""
-    AddonConfig(disk="vda", volumes=[("/var", GiB)]).check()
+    """check_config validates configs that did not come from a kickstart."""
+    check_config(AddonConfig(disk="vda", volumes=[("/var", GiB)]))
     with pytest.raises(ImgbaseError, match="volume on / is not allowed"):
-        AddonConfig(volumes=[("/", GiB)]).check()
+        check_config(AddonConfig(volumes=[("/", GiB)]))
 
 
 # ---- errors, each with its line ----------------------------------------------------------------
@@ -254,6 +257,6 @@ def test_pxe_auto_is_a_complete_unattended_install():
 
 def test_interactive_defaults_leave_disk_and_image_open():
     """interactive.ks gives defaults; the disk and image are chosen on screen."""
-    cfg = AddonConfig.from_kickstart((KICKSTARTS / "interactive.ks").read_text())
+    cfg = read_section((KICKSTARTS / "interactive.ks").read_text())
     assert cfg.disk is None and cfg.liveimg_url is None
     assert ("/var", 5 * GiB) in cfg.volumes

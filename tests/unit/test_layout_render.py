@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from org_ovirt_imgbased import layout, lvm
+from org_ovirt_imgbased.host import layout
+from org_ovirt_imgbased.host.storage import lvm
 
 
 def lv(name: str, tags: list[str], attr: str = "Vwi-a-tz--", origin: str = "", size: int = 1 << 30,

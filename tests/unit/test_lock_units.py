@@ -8,7 +8,7 @@ import time
 import pytest
 
 from org_ovirt_imgbased.errors import ImgbaseError
-from org_ovirt_imgbased.lock import locked
+from org_ovirt_imgbased.host.lock import locked
 from org_ovirt_imgbased.units import human, parse_size
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from org_ovirt_imgbased import naming
 from org_ovirt_imgbased.errors import ImgbaseError
+from org_ovirt_imgbased.host import naming
 
 
 @pytest.mark.parametrize("text,base,layer", [("Base-0", 0, None), ("Base-0.1", 0, 1), ("Base-12.34", 12, 34)])

@@ -9,10 +9,16 @@ from simpleline import App
 from simpleline.event_loop.signals import ExceptionSignal
 from simpleline.render.screen import InputState
 
-from org_ovirt_imgbased.interactive import run_interactive
-from org_ovirt_imgbased.kickstart import AddonConfig
+from org_ovirt_imgbased.installer.kickstart import AddonConfig
 from org_ovirt_imgbased.tui.model import DiskInfo, InstallerModel, config_from_text
-from org_ovirt_imgbased.tui.screens import DiskScreen, LayoutScreen, PayloadScreen, ReviewScreen, VolumesScreen
+from org_ovirt_imgbased.tui.screens import (
+    DiskScreen,
+    LayoutScreen,
+    PayloadScreen,
+    ReviewScreen,
+    VolumesScreen,
+    run_interactive,
+)
 
 MiB, GiB = 1 << 20, 1 << 30
 HEX = "89abcdef01234567" * 4

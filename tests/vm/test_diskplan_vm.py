@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from org_ovirt_imgbased.diskcommit import commit, fstab_lines
-from org_ovirt_imgbased.diskplan import plan_layout
-from org_ovirt_imgbased.disksizes import GiB, LayoutRequest, MiB
 from org_ovirt_imgbased.errors import ImgbaseError
+from org_ovirt_imgbased.installer.disk.commit import commit, fstab_lines
+from org_ovirt_imgbased.installer.disk.model import GiB, LayoutRequest, MiB
+from org_ovirt_imgbased.installer.disk.plan import plan_layout
 from tests.lvmhelp import lvs, sh
 from tests.vm.conftest import IN_VM, SCRATCH_DEV, wipe_lvm
 

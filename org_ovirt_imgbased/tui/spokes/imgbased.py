@@ -10,7 +10,7 @@ from pyanaconda.ui.tui.spokes import NormalTUISpoke
 from simpleline.render.prompt import Prompt
 from simpleline.render.screen import InputState
 
-from org_ovirt_imgbased.categories.imgbased import ImgbasedCategory
+from org_ovirt_imgbased.categories.imgbased import OvirtImgbasedCategory
 from org_ovirt_imgbased.service.constants import OVIRT_IMGBASED
 from org_ovirt_imgbased.tui.model import DiskInfo, InstallerModel, config_from_text
 from org_ovirt_imgbased.tui.screens import HubMixin
@@ -37,7 +37,7 @@ def usable_disks() -> list[DiskInfo]:
 class OvirtImgbasedSpoke(HubMixin, NormalTUISpoke):
     """Image-based host: the target disk, layout, image and data volumes, kept in the addon's service."""
 
-    category = ImgbasedCategory
+    category = OvirtImgbasedCategory
 
     def __init__(self, data, storage, payload) -> None:
         """Connect to the addon's D-Bus service."""

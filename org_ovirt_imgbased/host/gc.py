@@ -1,0 +1,197 @@
+"""Garbage collection of old bases under the retention policy (``[gc] keep``).
+
+The newest ``keep`` bases (natural Base-N order) are kept, and so are, whatever their age,
+the base of the layer running now, the base of the default boot entry, the base of a layer
+armed for the next boot, and every pinned base (tag ``imgbased:pinned``).  Every other base
+is removed together with its layers and their boot entries.
+
+Removing one base can fail (an LV still open, say); that is reported in the result and the
+other bases are still removed.  run_gc never raises for a single base, because the update
+calls it as its last step and must not fail because of it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from org_ovirt_imgbased.errors import ImgbaseError
+from org_ovirt_imgbased.host import config, naming
+from org_ovirt_imgbased.host.boot import bls
+from org_ovirt_imgbased.host.boot.grubenv import NEXT, SAVED, TRY, GrubEnv
+from org_ovirt_imgbased.host.context import Context
+from org_ovirt_imgbased.host.layout import Layout
+from org_ovirt_imgbased.host.lock import locked
+from org_ovirt_imgbased.host.storage import lvm
+
+log = logging.getLogger("imgbased")
+
+NEWEST, BOOTED, DEFAULT, NEXT_BOOT, PINNED = "newest", "booted", "default", "next boot", "pinned"
+
+
+@dataclass
+class GcPlan:
+    """Which bases garbage collection removes, and why each other one is kept."""
+
+    keep: int
+    remove: list[str] = field(default_factory=list)
+    kept: dict[str, list[str]] = field(default_factory=dict)
+    layers: dict[str, list[str]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        """A JSON-ready description."""
+        return {"keep": self.keep, "remove": [{"base": b, "layers": self.layers.get(b, [])} for b in self.remove],
+                "kept": [{"base": b, "reasons": r} for b, r in self.kept.items()]}
+
+
+@dataclass
+class GcResult:
+    """What run_gc did: the plan, the bases removed, and what went wrong on the way."""
+
+    plan: GcPlan
+    dry_run: bool = False
+    removed: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when every planned removal succeeded (or nothing was to be removed)."""
+        return not self.failed
+
+    @property
+    def problems(self) -> list[str]:
+        """One line per base that could not be removed, then the notes (hook failures)."""
+        return [f"cannot remove {base}: {msg}" for base, msg in self.failed.items()] + self.notes
+
+    def to_dict(self) -> dict:
+        """A JSON-ready description."""
+        return {**self.plan.to_dict(), "dry_run": self.dry_run, "removed": self.removed,
+                "failed": [{"base": b, "error": e} for b, e in self.failed.items()], "notes": self.notes}
+
+    def render(self) -> str:
+        """The human report: one line per base, then what happened."""
+        verb = "would remove" if self.dry_run else "remove"
+        lines = [f"keeping the newest {self.plan.keep} base(s), plus booted, default, next-boot and "
+                 "pinned ones"]
+        for base, reasons in self.plan.kept.items():
+            lines.append(f"keep   {base}: {', '.join(reasons)}")
+        for base in self.plan.remove:
+            layers = self.plan.layers.get(base, [])
+            status = "" if self.dry_run else ("  removed" if base in self.removed else "  FAILED")
+            lines.append(f"{verb} {base}" + (f" (layers {', '.join(layers)})" if layers else "") + status)
+        lines += [f"error: {base}: {msg}" for base, msg in self.failed.items()]
+        lines += [f"note: {note}" for note in self.notes]
+        if not self.plan.remove:
+            lines.append("nothing to remove")
+        return "\n".join(lines)
+
+
+def _base_of(name: str | None) -> str | None:
+    """The base a layer (or base) name belongs to; None for anything else."""
+    if not name or not naming.is_name(name):
+        return None
+    return str(naming.parse(name).base_name)
+
+
+def plan_gc(layout: Layout, keep: int, default_layer: str | None, running: str | None,
+            next_layer: str | None = None) -> GcPlan:
+    """Decide which bases to remove (pure: reads only the layout and the names given)."""
+    if keep < 1:
+        raise ImgbaseError(f"[gc] keep = {keep} would remove every base; use 1 or more")
+    plan = GcPlan(keep)
+    bases = sorted(layout.bases, key=lambda b: naming.parse(b.name).sort_key())
+    newest = {b.name for b in bases[-keep:]}
+    protected = {BOOTED: _base_of(running), DEFAULT: _base_of(default_layer), NEXT_BOOT: _base_of(next_layer)}
+    for base in bases:
+        reasons = [NEWEST] if base.name in newest else []
+        reasons += [why for why, name in protected.items() if name == base.name]
+        if base.lv.has(lvm.TAG_PINNED):
+            reasons.append(PINNED)
+        if reasons:
+            plan.kept[base.name] = reasons
+        else:
+            plan.remove.append(base.name)
+            plan.layers[base.name] = [lv.name for lv in base.layers]
+    return plan
+
+
+def boot_state(ctx: Context) -> tuple[str | None, str | None]:
+    """The default layer and the layer armed for the next boot (None, None without boot management)."""
+    if not ctx.manage_boot:
+        return None, None
+    values = GrubEnv.at(ctx.runner, ctx.boot_dir).read()
+    return bls.layer_of_id(values.get(SAVED)), bls.layer_of_id(values.get(NEXT) or values.get(TRY))
+
+
+def run_gc(ctx: Context, dry_run: bool = False, keep: int | None = None, take_lock: bool = True) -> GcResult:
+    """Remove the bases the retention policy lets go; per-base failures go into the result.
+
+    keep overrides ``[gc] keep`` from the configuration.  Pass take_lock=False when the
+    caller already holds the imgbased lock (the update does).  Raises ImgbaseError only when
+    nothing can be planned at all (bad configuration, no layout, the lock held elsewhere).
+    """
+    if keep is None:
+        keep = config.load_config(ctx.config_path).gc_keep
+    if not take_lock:
+        return collect(ctx, keep, dry_run)
+    with locked():
+        return collect(ctx, keep, dry_run)
+
+
+def collect(ctx: Context, keep: int, dry_run: bool = False) -> GcResult:
+    """The body of run_gc; the caller holds the lock."""
+    layout = ctx.layout()
+    default, armed = boot_state(ctx)
+    plan = plan_gc(layout, keep, default, layout.current, armed)
+    result = GcResult(plan, dry_run=dry_run or ctx.runner.dry)
+    if dry_run:
+        return result
+    for name in plan.remove:
+        try:
+            remove_base_unlocked(ctx, layout, name)
+        except ImgbaseError as exc:
+            log.debug("gc: cannot remove %s: %s", name, exc)
+            result.failed[name] = str(exc)
+            continue
+        if ctx.runner.dry:  # --dry printed the commands; nothing was removed
+            continue
+        result.removed.append(name)
+        note = _fire_hook(ctx, name)
+        if note:
+            result.notes.append(note)
+    return result
+
+
+def remove_base_unlocked(ctx: Context, layout: Layout, name: str) -> None:
+    """Remove a base, its layers and their boot entries; the caller holds the lock.
+
+    The removal ``layers.remove_base(ctx, name, force=True)`` does, without taking the lock.
+    Refuses the base of the running layer, and a base whose base or layer LVs are open
+    (mounted), before changing anything.  The layers go first, then the base only if they all
+    went, so a failure never leaves a layer without its base.
+    """
+    from org_ovirt_imgbased.host import layers
+    base = layout.base(name)
+    names = [lv.name for lv in base.layers]
+    if layout.current in names or layout.current == name:
+        raise ImgbaseError(f"{name} holds {layout.current}, the layer running now; it cannot be removed")
+    busy = [lv.name for lv in [base.lv, *base.layers] if lv.attr[5:6] == "o"]
+    if busy:
+        raise ImgbaseError(f"{', '.join(busy)} {'is' if len(busy) == 1 else 'are'} in use (mounted or open); "
+                           "unmount and run `imgbase gc` again")
+    layers._remove_lvs(ctx, layout, list(reversed(names)))
+    layers._remove_lvs(ctx, layout, [name])
+
+
+def _fire_hook(ctx: Context, base: str) -> str | None:
+    """Run the base-removed hooks if the hooks module exists; a failure becomes a note."""
+    try:
+        from org_ovirt_imgbased.host import hooks  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    try:
+        hooks.run("base-removed", base, runner=ctx.runner)
+    except (ImgbaseError, OSError) as exc:
+        return f"base-removed hook for {base} failed: {exc}"
+    return None

@@ -1,0 +1,253 @@
+"""Payload sources for a base: ext4 image, liveimg squashfs, tarball or directory.
+
+``open_image`` inspects a payload before anything is created: its kind, the
+filesystem size and used bytes, the image identity from os-release
+(IMAGE_ID/IMAGE_VERSION) and its sha256.  ``fill`` then writes it into a
+fresh thin LV, copying only used blocks so the pool does not grow by the
+image's empty space.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import struct
+import sys
+import tarfile
+import threading
+from collections.abc import Iterator
+from concurrent.futures import Future
+from dataclasses import dataclass
+from pathlib import Path
+
+from org_ovirt_imgbased.errors import ImgbaseError
+from org_ovirt_imgbased.host.storage.filesystem import fsck
+from org_ovirt_imgbased.host.storage.mounts import mounted
+from org_ovirt_imgbased.runner import Runner
+from org_ovirt_imgbased.units import MiB
+
+SQUASHFS_MAGIC = b"hsqs"
+LIVE_ROOTFS = "LiveOS/rootfs.img"
+OS_RELEASE = ("usr/lib/os-release", "etc/os-release")
+
+
+@dataclass
+class Payload:
+    """An inspected payload, ready to be copied into an LV."""
+
+    source: Path
+    kind: str  # "ext4" (a raw image file, also inside a liveimg), "tar" or "dir"
+    fs_size: int  # the filesystem size for ext4; a suggested LV size otherwise
+    used: int  # bytes the payload will occupy in the pool
+    identity: str | None
+    digest: str | Future | None  # the image file's sha256, or its computation still running
+
+    @property
+    def sha256(self) -> str | None:
+        """The image file's sha256 (waits for a background hash to finish)."""
+        if not isinstance(self.digest, Future):
+            return self.digest
+        try:
+            return self.digest.result()
+        except OSError as exc:
+            raise ImgbaseError(f"cannot read {self.source} to hash it: {exc.strerror}") from None
+
+
+def sha256_of(path: Path) -> str:
+    """Hash a file in 1 MiB reads."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(MiB):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _background_sha256(path: Path) -> Future:
+    """Hash path in a daemon thread (hashlib releases the GIL, so it overlaps the copy)."""
+    future: Future = Future()
+
+    def work() -> None:
+        try:
+            future.set_result(sha256_of(path))
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller
+            future.set_exception(exc)
+
+    threading.Thread(target=work, name="sha256", daemon=True).start()
+    return future
+
+
+def parse_checksum(text: str) -> str:
+    """Accept ``sha256:HEX`` or bare HEX; return the lower-case hex digest."""
+    value = text.split(":", 1)[1] if text.lower().startswith("sha256:") else text
+    if not re.fullmatch(r"[0-9a-fA-F]{64}", value):
+        raise ImgbaseError(f"bad checksum {text!r}: give sha256: followed by 64 hex digits")
+    return value.lower()
+
+
+def ext4_geometry(path: Path) -> tuple[int, int] | None:
+    """Return (filesystem size, used bytes) from an ext2/3/4 superblock, or None."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(1024)
+            sb = f.read(1024)
+    except OSError:
+        return None
+    if len(sb) < 1024 or struct.unpack_from("<H", sb, 0x38)[0] != 0xEF53:
+        return None
+    blocks, free = struct.unpack_from("<I", sb, 0x4)[0], struct.unpack_from("<I", sb, 0xC)[0]
+    block_size = 1024 << struct.unpack_from("<I", sb, 0x18)[0]
+    if struct.unpack_from("<I", sb, 0x60)[0] & 0x80:  # 64bit feature: high words
+        blocks |= struct.unpack_from("<I", sb, 0x150)[0] << 32
+        free |= struct.unpack_from("<I", sb, 0x158)[0] << 32
+    return blocks * block_size, (blocks - free) * block_size
+
+
+def parse_os_release(text: str) -> str | None:
+    """Derive ``name-version`` from os-release text (IMAGE_* first, then ID/VERSION_ID)."""
+    values = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            values[key.strip()] = value.strip().strip("\"'")
+    name = values.get("IMAGE_ID") or values.get("ID")
+    version = values.get("IMAGE_VERSION") or values.get("VERSION_ID")
+    if not name:
+        return None
+    ident = f"{name}-{version}" if version else name
+    return re.sub(r"[^A-Za-z0-9_+.-]", "_", ident)[:120]
+
+
+def _ext4_identity(runner: Runner, image: Path) -> str | None:
+    """Read os-release out of an ext4 image with debugfs (no mount needed)."""
+    for rel in OS_RELEASE:
+        res = runner.run(["debugfs", "-R", f"cat /{rel}", str(image)], readonly=True, check=False)
+        ident = parse_os_release(res.stdout) if res.returncode == 0 else None
+        if ident:
+            return ident
+    return None
+
+
+def _inspect_ext4(runner: Runner, image: Path, source: Path, digest: str | None) -> Payload:
+    """Inspect a raw ext4 image file."""
+    geom = ext4_geometry(image)
+    if geom is None:
+        raise ImgbaseError(f"{image} is not an ext2/3/4 filesystem image")
+    if image.stat().st_size < geom[0]:
+        raise ImgbaseError(f"{image} is truncated: the filesystem is {geom[0]} bytes but the file "
+                           f"has only {image.stat().st_size}")
+    return Payload(image, "ext4", geom[0], geom[1], _ext4_identity(runner, image), digest)
+
+
+def _tar_payload(path: Path, digest: str | None) -> Payload:
+    """Inspect a tarball: total size and os-release, reading it once."""
+    total, ident = 0, None
+    try:
+        with tarfile.open(path) as tar:
+            for member in tar:
+                total += member.size + 4096
+                if member.isfile() and member.name.lstrip("./") in OS_RELEASE:
+                    data = tar.extractfile(member)
+                    ident = ident or (parse_os_release(data.read().decode("utf-8", "replace"))
+                                      if data else None)
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise ImgbaseError(f"{path} is not a readable tarball: {exc}") from None
+    return Payload(path, "tar", suggested_size(total), total, ident, digest)
+
+
+def _dir_payload(path: Path) -> Payload:
+    """Inspect a directory tree: bytes allocated and os-release."""
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(root, name)).st_blocks * 512
+    ident = None
+    for rel in OS_RELEASE:
+        candidate = path / rel
+        if candidate.is_file() and not candidate.is_symlink():
+            ident = parse_os_release(candidate.read_text(errors="replace"))
+            break
+    return Payload(path, "dir", suggested_size(total), total, ident, None)
+
+
+def suggested_size(used: int) -> int:
+    """An LV size for a file-tree payload: room to grow, rounded up to 256 MiB."""
+    want = int(used * 1.25) + 512 * MiB
+    step = 256 * MiB
+    return max(1024 * MiB, -(-want // step) * step)
+
+
+@contextlib.contextmanager
+def open_image(runner: Runner, path: Path, checksum: str | None = None) -> Iterator[Payload]:
+    """Inspect and verify a payload; a liveimg stays mounted while the context is open."""
+    path = Path(path)
+    if not path.exists():
+        raise ImgbaseError(f"image {path} does not exist")
+    if path.is_dir():
+        if checksum:
+            raise ImgbaseError("--checksum applies to image files, not to a directory")
+        yield _dir_payload(path)
+        return
+    if checksum:
+        digest: str | Future = sha256_of(path)
+        if digest != parse_checksum(checksum):
+            raise ImgbaseError(f"checksum mismatch for {path}: expected {parse_checksum(checksum)}, "
+                               f"got {digest}; the image is corrupt or not the one you meant")
+    else:
+        digest = _background_sha256(path)  # nothing to verify first: hash while the copy runs
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if head == SQUASHFS_MAGIC:
+        with _liveimg_rootfs(runner, path) as rootfs:
+            yield _inspect_ext4(runner, rootfs, path, digest)
+    elif ext4_geometry(path):
+        yield _inspect_ext4(runner, path, path, digest)
+    elif tarfile.is_tarfile(path):
+        yield _tar_payload(path, digest)
+    else:
+        raise ImgbaseError(f"{path} is not an ext4 image, a liveimg squashfs, a tarball or a directory")
+
+
+def check_squashfs(path: Path) -> None:
+    """Refuse a squashfs whose superblock is not version 4 or that is shorter than it says."""
+    with open(path, "rb") as f:
+        sb = f.read(96)
+    if len(sb) < 96 or sb[:4] != SQUASHFS_MAGIC or struct.unpack_from("<H", sb, 28)[0] != 4:
+        raise ImgbaseError(f"{path} is a damaged squashfs (bad superblock); download the image again")
+    needed = struct.unpack_from("<Q", sb, 40)[0]
+    have = path.stat().st_size
+    if have < needed:
+        raise ImgbaseError(f"{path} is a damaged squashfs: truncated to {have} of {needed} bytes; "
+                           "download the image again")
+
+
+@contextlib.contextmanager
+def _liveimg_rootfs(runner: Runner, path: Path) -> Iterator[Path]:
+    """Mount a liveimg squashfs read-only and yield its LiveOS/rootfs.img."""
+    check_squashfs(path)
+    with mounted(runner, str(path), "ro,loop", "squashfs", readonly_query=True,
+                 failure=f"{path} is a damaged squashfs (it does not mount)") as mnt:
+        rootfs = mnt / LIVE_ROOTFS
+        if not rootfs.is_file():
+            raise ImgbaseError(f"{path} is a squashfs without {LIVE_ROOTFS}, so it is not a liveimg payload")
+        yield rootfs
+
+
+def fill(runner: Runner, payload: Payload, device: str, size: int) -> None:
+    """Write payload into the empty LV device of size bytes."""
+    progress = sys.stderr.isatty() and not runner.dry
+    if payload.kind == "ext4":
+        cmd = ["e2image", "-ra", *(["-p"] if progress else []), str(payload.source), device]
+        runner.run(cmd, capture=not progress)
+        if size > payload.fs_size:
+            fsck(runner, device)
+            runner.run(["resize2fs", device])
+    elif payload.kind == "dir":
+        runner.run(["mkfs.ext4", "-q", "-F", "-d", str(payload.source), device])
+    else:
+        runner.run(["mkfs.ext4", "-q", "-F", device])
+        with mounted(runner, device, "discard") as mnt:
+            runner.run(["tar", "--xattrs", "--xattrs-include=*", "--acls", "--numeric-owner",
+                        "-xpf", str(payload.source), "-C", str(mnt)])

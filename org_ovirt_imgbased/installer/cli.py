@@ -1,0 +1,123 @@
+"""`imgbase-install`: install an imgbased host from a kickstart, or interactively, without anaconda.
+
+It runs the same install functions as the anaconda addon: the %addon
+org_ovirt_imgbased section drives the disk layout, the liveimg payload becomes
+Base-0 and its first layer Base-0.1 becomes the default boot entry.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+import traceback
+
+from pykickstart.constants import KS_REBOOT, KS_SHUTDOWN
+
+from org_ovirt_imgbased.errors import ImgbaseError
+from org_ovirt_imgbased.host import fetch
+from org_ovirt_imgbased.installer.kickstart import AddonConfig, parse_kickstart
+from org_ovirt_imgbased.runner import Runner, setup_logging
+
+EPILOG = """\
+examples:
+  imgbase-install --ks pxe-auto.ks                 unattended, as the kickstart says
+  imgbase-install --ks http://10.0.2.2:8080/host.ks --disk /dev/sdb
+  imgbase-install --interactive                    the text-mode screens
+
+The payload is verified (checksum, liveimg layout) before the disk is touched.  A failure
+after partitioning removes the new layout again.  exit status: 0 installed, 1 refused or
+failed (one-line reason), 2 bad usage.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser."""
+    p = argparse.ArgumentParser(prog="imgbase-install", epilog=EPILOG, description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--ks", metavar="FILE|URL", help="kickstart with an %%addon org_ovirt_imgbased section")
+    src.add_argument("--interactive", action="store_true", help="choose everything on text screens")
+    p.add_argument("--disk", metavar="DEV", help="target disk (overrides the kickstart's --disk)")
+    p.add_argument("--wipe", action="store_true", help="allow erasing a disk that is not blank")
+    p.add_argument("--dry", action="store_true", help="verify and plan, print the plan, write nothing")
+    p.add_argument("--debug", action="store_true", help="log every command")
+    return p
+
+
+def _disks(runner: Runner) -> list:
+    """Writable whole disks, from lsblk's JSON output."""
+    from org_ovirt_imgbased.tui.screens import DiskInfo
+    data = runner.query_json(["lsblk", "--json", "--bytes", "--nodeps", "-o", "NAME,SIZE,TYPE,RO,MODEL"])
+    return [DiskInfo(d["name"], int(d["size"]), (d.get("model") or "").strip())
+            for d in data.get("blockdevices", []) if d["type"] == "disk" and not int(d["ro"] or 0)
+            and int(d["size"] or 0) > 0]
+
+
+def _from_kickstart(args) -> tuple[AddonConfig, list[str], str | None]:
+    """Config, kernel arguments and the kickstart's reboot/poweroff choice."""
+    text = fetch.fetch_text(args.ks)
+    result = parse_kickstart(text, name=args.ks.rsplit("/", 1)[-1])
+    handler = result.handler
+    append = getattr(handler.bootloader, "appendLine", "") or ""
+    action = {KS_REBOOT: "reboot", KS_SHUTDOWN: "poweroff"}.get(getattr(handler.reboot, "action", None))
+    return result.config, shlex.split(append), action
+
+
+def _interactive(runner: Runner, args) -> AddonConfig | None:
+    """Run the text screens on a real terminal."""
+    if not sys.stdin.isatty():
+        raise ImgbaseError("--interactive needs a terminal on stdin; use --ks FILE for unattended installs")
+    from org_ovirt_imgbased.tui.screens import run_interactive
+    defaults = AddonConfig()
+    if args.disk:
+        defaults.disk = args.disk
+    return run_interactive(_disks(runner), defaults)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of imgbase-install."""
+    args = build_parser().parse_args(argv)
+    setup_logging("imgbase-install", args.debug)
+    runner = Runner(dry=args.dry)
+    start = time.monotonic()
+
+    def progress(msg: str) -> None:
+        print(f"imgbase-install: [{time.monotonic() - start:5.0f}s] {msg}", flush=True)
+
+    try:
+        kernel_args, action = [], None
+        if args.ks:
+            config, kernel_args, action = _from_kickstart(args)
+        else:
+            config = _interactive(runner, args)
+            if config is None:
+                print("imgbase-install: quit; nothing was written")
+                return 1
+        if args.disk:
+            config.disk = args.disk
+        from org_ovirt_imgbased.installer import install  # imports blivet: only when installing
+        layer = install.install(config, runner, kernel_args, progress, wipe=args.wipe)
+        disk = install.disk_path(config.disk)
+        progress(f"installed: {layer} on {disk} is the default boot entry")
+        print(json.dumps({"layer": layer, "disk": disk, "after": action}))
+        return 0
+    except ImgbaseError as exc:
+        print(f"imgbase-install: error: {exc}", file=sys.stderr)
+        if args.debug and exc.detail:
+            print(exc.detail.rstrip(), file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("imgbase-install: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - one line; the traceback only with --debug
+        print(f"imgbase-install: internal error: {type(exc).__name__}: {exc} (rerun with --debug)", file=sys.stderr)
+        if args.debug:
+            traceback.print_exc()
+        return 70
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,184 @@
+"""The installer: lay out a blank disk and deploy a liveimg as Base-0 with the layer Base-0.1.
+
+The same functions serve `imgbase-install` and the anaconda addon's task:
+
+1. fetch the payload and verify it (checksum, liveimg layout) before the disk is touched;
+2. plan the disk with blivet (``plan``) and commit it (``commit``);
+3. deploy (``deploy``): Base-0 and Base-0.1 through the layering library, the layer's kernel
+   and boot entry as the default, fstab, imgbased.conf, the data volumes seeded from the
+   image, and GRUB installed with the image's own tools.
+
+If a step after the commit fails, everything is undone: no half-made VG is left on the disk.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from org_ovirt_imgbased.errors import ImgbaseError
+from org_ovirt_imgbased.host import image, layers
+from org_ovirt_imgbased.host.context import Context
+from org_ovirt_imgbased.host.fetch import fetch
+from org_ovirt_imgbased.host.storage import fstab, lvm
+from org_ovirt_imgbased.host.storage.mounts import mounted
+from org_ovirt_imgbased.installer import chroot
+from org_ovirt_imgbased.installer.disk import commit as diskcommit
+from org_ovirt_imgbased.installer.disk import plan as diskplan
+from org_ovirt_imgbased.installer.disk.model import CommittedLayout, LayoutRequest, fstab_lines
+from org_ovirt_imgbased.installer.kickstart import AddonConfig
+from org_ovirt_imgbased.runner import Runner
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class InstallPlan:
+    """A reviewed plan: the config and the blivet plan (None with --no-layout)."""
+
+    config: AddonConfig
+    layout: diskplan.Plan | None
+
+
+def disk_path(name: str | None) -> str:
+    """/dev/NAME for a bare disk name; paths are kept."""
+    if not name:
+        raise ImgbaseError("no target disk: give --disk=NAME in the %addon section or --disk DEV")
+    return name if name.startswith("/") else f"/dev/{name}"
+
+
+def to_request(config: AddonConfig, wipe: bool = False) -> LayoutRequest:
+    """Translate the kickstart section into a disk layout request."""
+    req = LayoutRequest(disk=disk_path(config.disk), vg=config.vg, pool=config.pool,
+                        boot_size=config.boot_size, pool_size=config.pool_size, grow=config.grow,
+                        volumes=list(config.volumes), wipe=wipe)
+    if config.base_size:
+        req.base_size = config.base_size
+    return req
+
+
+def plan(config: AddonConfig, runner: Runner | None = None, wipe: bool = False) -> InstallPlan:
+    """Plan the disk layout (nothing is written)."""
+    if config.no_layout:
+        return InstallPlan(config, None)
+    return InstallPlan(config, diskplan.plan_layout(to_request(config, wipe), runner=runner))
+
+
+def commit(install_plan: InstallPlan, runner: Runner | None = None,
+           progress: Progress | None = None) -> CommittedLayout | None:
+    """Write the planned layout to the disk; returns the devices made."""
+    if install_plan.layout is None:
+        return None
+    return diskcommit.commit(install_plan.layout, runner, progress)
+
+
+@contextlib.contextmanager
+def _payload(config: AddonConfig, runner: Runner, workdir: Path, progress: Progress) -> Iterator[image.Payload]:
+    """Fetch and verify the liveimg; it stays open (mounted) for the whole install."""
+    if not config.liveimg_url:
+        raise ImgbaseError("no payload: give liveimg --url=... or --liveimg= in the kickstart")
+    progress(f"fetching {config.liveimg_url}")
+    path = fetch(config.liveimg_url, workdir, progress=True)
+    progress("verifying the payload" + (" checksum" if config.checksum else ""))
+    with open(path, "rb") as f:
+        if f.read(4) != image.SQUASHFS_MAGIC:
+            raise ImgbaseError(f"{config.liveimg_url} is not a liveimg (a squashfs with {image.LIVE_ROOTFS})")
+    with image.open_image(runner, path, config.checksum) as payload:
+        yield payload
+
+
+def _existing_layout(config: AddonConfig, runner: Runner) -> CommittedLayout:
+    """With --no-layout: find the VG, pool and /boot already on the disk."""
+    disk = disk_path(config.disk)
+    vgs = {g.name for g in lvm.list_vgs(runner)}
+    if config.vg not in vgs:
+        raise ImgbaseError(f"--no-layout needs an existing VG {config.vg}; it was not found")
+    boot = f"{disk}p1" if disk[-1].isdigit() else f"{disk}1"
+    uuid = runner.query(["blkid", "-s", "UUID", "-o", "value", boot], check=False).strip()
+    return CommittedLayout(disk=disk, boot=boot, boot_uuid=uuid, pv="", vg=config.vg,
+                           pool=f"{config.vg}/{config.pool}", volumes={})
+
+
+def deploy(config: AddonConfig, committed: CommittedLayout, payload: image.Payload, runner: Runner,
+           kernel_args: list[str], progress: Progress) -> str:
+    """Create Base-0 and Base-0.1 in the committed layout and make the disk bootable."""
+    vg = committed.vg
+    pool = committed.pool.split("/", 1)[1]
+    lvm.ensure_profile(runner)
+    runner.run(["lvchange", "-q", "--metadataprofile", lvm.PROFILE, f"{vg}/{pool}"])
+    with mounted(runner, committed.boot) as boot:
+        runner.makedirs(boot / "grub")
+        if not (boot / "grub/grubenv").exists():
+            runner.run(["grub-editenv", str(boot / "grub/grubenv"), "create"])
+        ctx = Context(runner=runner, vg=vg, boot_dir=boot, kernel_args=kernel_args,
+                             cmdline=Path(os.devnull))
+        with layers.transaction(ctx, vg, "install") as txn:
+            progress(f"copying the image into {vg}/Base-0")
+            base = layers.base_from_payload(ctx, txn, payload, config.base_size)
+            progress("creating the layer Base-0.1 with its kernel and boot entry")
+            layer = layers.layer_on(ctx, txn, ctx.layout(), base)
+    progress("writing fstab and the imgbased configuration; seeding the data volumes")
+    with mounted(runner, f"/dev/{vg}/{layer}") as root:
+        fstab.retarget(runner, root, vg, layer, fstab_lines(committed))
+        _write_config(runner, root, config)
+        _install_profile(runner, root)
+        _seed_volumes(runner, root, committed)
+        progress("installing GRUB with the image's own tools")
+        chroot.grub_tools(root)
+        with chroot.prepared(runner, root, committed.boot):
+            chroot.install_grub(runner, root, committed.disk)
+    return layer
+
+
+def _write_config(runner: Runner, root: Path, config: AddonConfig) -> None:
+    """Write /etc/imgbased.conf for the kickstart's keep and persist settings."""
+    lines = ["# written by the imgbased installer", "[gc]", f"keep = {config.keep}"]
+    if config.persist:
+        lines += ["", "[persist]", "paths = " + " ".join(config.persist)]
+    runner.write_file(root / "etc/imgbased.conf", "\n".join(lines) + "\n")
+
+
+def _install_profile(runner: Runner, root: Path) -> None:
+    """Give the installed system the thin pool's lvm profile (its metadata refers to it)."""
+    lvm.ensure_profile(runner, str(root / "etc/lvm/profile"))
+
+
+def _seed_volumes(runner: Runner, root: Path, committed: CommittedLayout) -> None:
+    """Copy what the image has under each data volume's mount point into the volume."""
+    for mountpoint in sorted(committed.volumes, key=lambda mp: (mp.count("/"), mp)):
+        source = root / mountpoint.lstrip("/")
+        if not source.is_dir() or not any(source.iterdir()):
+            continue
+        with mounted(runner, committed.volumes[mountpoint]) as volume:
+            runner.run(["cp", "-a", "--sparse=always", f"{source}/.", str(volume)])
+
+
+def install(config: AddonConfig, runner: Runner, kernel_args: list[str], progress: Progress,
+            wipe: bool = False) -> str:
+    """The whole installation; on failure after the disk was written, the disk is wiped again."""
+    with tempfile.TemporaryDirectory(prefix="imgbased-install-") as tmp, \
+            _payload(config, runner, Path(tmp), progress) as payload:
+        progress(f"planning the layout on {disk_path(config.disk)}")
+        the_plan = plan(config, runner, wipe)
+        for line in the_plan.layout.actions() if the_plan.layout else []:
+            progress(f"  {line}")
+        if runner.dry:
+            return "Base-0.1"
+        committed = commit(the_plan, runner, lambda line: progress(f"  done: {line}"))
+        try:
+            committed = committed or _existing_layout(config, runner)
+            layer = deploy(config, committed, payload, runner, kernel_args, progress)
+        except BaseException:
+            if the_plan.layout is not None:
+                progress("the installation failed: removing the new layout from the disk")
+                diskcommit.undo(the_plan.layout, runner)
+            raise
+        finally:
+            if the_plan.layout is not None:
+                the_plan.layout.close()
+        runner.run(["vgchange", "-q", "-an", committed.vg], check=False)
+        return layer

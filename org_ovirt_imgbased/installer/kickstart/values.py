@@ -1,0 +1,148 @@
+"""Checks for the values of the %addon org_ovirt_imgbased section, shared by the kickstart and the TUI.
+
+Every check takes the text an operator wrote and either returns the normalised
+value or raises ``ValueError`` with a one-line reason (the caller adds the
+kickstart line number or re-prompts).  Standard library only.
+
+Sizes: a number with an optional unit.  A plain number means MiB (the
+kickstart convention of ``part --size``); ``K``/``KiB``, ``M``/``MiB``,
+``G``/``GiB``, ``T``/``TiB`` are binary units and ``KB``/``MB``/``GB``/``TB``
+decimal ones, case-insensitive, fractions allowed (``1.5G``).  A size is
+rounded down to whole MiB, and ``format_size`` writes it back exactly
+(``1GiB``, ``1536MiB``), so a written kickstart reads back to the same bytes.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from urllib.parse import urlsplit
+
+from org_ovirt_imgbased.errors import ImgbaseError
+from org_ovirt_imgbased.units import GiB, MiB, TiB, parse_size
+
+MIN_BOOT_SIZE = 256 * MiB
+MIN_VOLUME_SIZE = 32 * MiB
+LIVEIMG_SCHEMES = ("http", "https", "ftp", "file")
+# Parts of the tree that the image (or the kernel) owns: never a separate data volume.
+IMAGE_OWNED = ("/usr", "/etc", "/boot", "/proc", "/sys", "/dev", "/run", "/bin", "/sbin", "/lib", "/lib64")
+_LVM_NAME = re.compile(r"^[A-Za-z0-9+_.][A-Za-z0-9+_.-]*$")
+_LVM_RESERVED = ("_cdata", "_cmeta", "_corig", "_mlog", "_mimage", "_pmspare", "_rimage", "_rmeta",
+                 "_tdata", "_tmeta", "_vorigin", "_vdata")
+_DISK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:+-]*$")
+_HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
+
+
+def parse_ks_size(text: str, minimum: int = MiB) -> int:
+    """Parse a size (plain numbers are MiB), round down to whole MiB, and enforce a minimum."""
+    try:
+        value = parse_size(text, default_unit="m")
+    except ImgbaseError as exc:
+        raise ValueError(str(exc)) from None
+    value = value // MiB * MiB
+    if value < minimum:
+        raise ValueError(f"size {text!r} is too small: give at least {format_size(minimum)}")
+    return value
+
+
+def format_size(value: int) -> str:
+    """Write bytes exactly with the largest binary unit that divides them: 1GiB, 1536MiB."""
+    for unit, name in ((TiB, "TiB"), (GiB, "GiB"), (MiB, "MiB"), (1024, "KiB")):
+        if value and value % unit == 0:
+            return f"{value // unit}{name}"
+    return f"{value}B"
+
+
+def check_lvm_name(text: str, what: str) -> str:
+    """Return text if it is a usable LVM VG or LV name; what names it in the error."""
+    if not _LVM_NAME.match(text) or text in (".", "..") or len(text) > 127:
+        raise ValueError(f"{what} {text!r} is not a valid LVM name: use letters, digits and + _ . - "
+                         "(not starting with -)")
+    if text.startswith(("snapshot", "pvmove")) or any(part in text for part in _LVM_RESERVED):
+        raise ValueError(f"{what} {text!r} uses a name lvm reserves for its own volumes")
+    return text
+
+
+def check_disk(text: str) -> str:
+    """Return text if it names a disk: a kernel name (vda) or a /dev path."""
+    if text.startswith("/dev/") and len(text) > 5 and not any(ch.isspace() for ch in text):
+        return text
+    if _DISK_NAME.match(text):
+        return text
+    raise ValueError(f"disk {text!r} is not a disk name: give a name such as vda or a path under /dev/")
+
+
+def disk_path(disk: str) -> str:
+    """The device path for a disk given as a kernel name or a path."""
+    return disk if disk.startswith("/") else f"/dev/{disk}"
+
+
+def _check_abs_path(text: str, what: str) -> str:
+    """Require an absolute, normalised path without control characters."""
+    if not text.startswith("/"):
+        raise ValueError(f"{what} {text!r} must be an absolute path")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
+        raise ValueError(f"{what} {text!r} contains control characters")
+    if posixpath.normpath(text) != text or text.startswith("//") or "/../" in text + "/":
+        raise ValueError(f"{what} {text!r} is not normalised: remove trailing, doubled or . and .. parts")
+    return text
+
+
+def check_mountpoint(text: str) -> str:
+    """Return text if it can be a data volume's mount point (not /, not a part of the image)."""
+    _check_abs_path(text, "mount point")
+    if text == "/":
+        raise ValueError("a volume on / is not allowed: / is the imgbased layer made from the image")
+    if any(ch.isspace() for ch in text):
+        raise ValueError(f"mount point {text!r} contains white space")
+    for owned in IMAGE_OWNED:
+        if text == owned or text.startswith(owned + "/"):
+            raise ValueError(f"a volume on {text} is not allowed: {owned} belongs to the image "
+                             "(or is a partition or kernel file system)")
+    return text
+
+
+def check_persist_path(text: str) -> str:
+    """Return text if it can be a persisted path (absolute, normalised, not /)."""
+    _check_abs_path(text, "persist path")
+    if text == "/":
+        raise ValueError("persist / is not allowed: name the files or directories to keep")
+    return text
+
+
+def parse_checksum(text: str) -> str:
+    """Accept sha256:HEX or 64 bare hex digits; return the normal form sha256:<lower hex>."""
+    algo, sep, digest = text.partition(":")
+    if not sep:
+        algo, digest = "sha256", text
+    if algo.lower() != "sha256":
+        raise ValueError(f"checksum {text!r} uses {algo!r}: only sha256 is supported (sha256:HEX)")
+    if not _HEX64.match(digest):
+        raise ValueError(f"checksum {text!r} is not sha256: followed by 64 hex digits")
+    return f"sha256:{digest.lower()}"
+
+
+def check_liveimg_url(text: str) -> str:
+    """Return text if it is an http(s)/ftp/file URL or an absolute path of a liveimg payload."""
+    if not text or any(ch.isspace() for ch in text):
+        raise ValueError(f"payload {text!r} must be a URL or an absolute path without spaces")
+    if text.startswith("/"):
+        return _check_abs_path(text, "payload path")
+    parts = urlsplit(text)
+    if parts.scheme not in LIVEIMG_SCHEMES:
+        raise ValueError(f"payload {text!r} is not a liveimg URL: use http://, https://, ftp://, "
+                         "file:/// or an absolute path")
+    if parts.scheme == "file" and not parts.path.startswith("/"):
+        raise ValueError(f"payload {text!r} needs an absolute path: file:///path/to/image")
+    if parts.scheme != "file" and not parts.netloc:
+        raise ValueError(f"payload {text!r} names no host")
+    if not parts.path or parts.path.endswith("/"):
+        raise ValueError(f"payload {text!r} names no image file")
+    return text
+
+
+def check_keep(text: str) -> int:
+    """Parse how many bases to keep: a whole number of at least 1."""
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"keep {text!r} must be a whole number of at least 1")
+    return int(text)
