@@ -3,7 +3,8 @@
 Every command is an argument list (never a shell string).  With ``debug``
 each command and its output are logged; with ``dry`` commands that change
 something are printed instead of run, while read-only queries still run so
-that plans stay accurate.  A failed command becomes a ``CommandError``.
+that plans stay accurate.  A failed command becomes a ``CommandError``.  Every command runs
+with ``COMMAND_ENV`` (the C locale) over the caller's environment.
 """
 
 from __future__ import annotations
@@ -22,7 +23,29 @@ from pathlib import Path
 
 from org_ovirt_imgbased.errors import CommandError, ImgbaseError
 
-log = logging.getLogger("imgbased")
+log = logging.getLogger(__name__)
+
+#: The environment policy for every external command: the caller's environment with the C
+#: locale, so the output imgbased parses (lvm2, e2fsprogs, mount, grub tools) never depends on
+#: the operator's language; a call's own env entries are added on top.
+COMMAND_ENV = {"LC_ALL": "C"}
+
+
+def fsync_dir(path: str | Path, missing_ok: bool = False) -> None:
+    """Make the entries of a directory durable (a rename in it survives a power cut).
+
+    The one place directories are flushed; with missing_ok a directory that is gone is skipped.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    except FileNotFoundError:
+        if missing_ok:
+            return
+        raise
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 @dataclass
@@ -56,7 +79,7 @@ class Runner:
             self.plan(shlex.join(argv))
             return Result(argv, 0, "", "")
         log.debug("run: %s", shlex.join(argv))
-        full_env = {**os.environ, **env} if env else None
+        full_env = {**os.environ, **COMMAND_ENV, **(env or {})}
         try:
             proc = subprocess.run(argv, input=input, env=full_env, text=True,
                                   capture_output=capture, check=False)
@@ -103,11 +126,7 @@ class Runner:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-        dirfd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dirfd)
-        finally:
-            os.close(dirfd)
+        fsync_dir(path.parent)
 
     def remove(self, path: Path) -> None:
         """Remove a file or a directory tree if it exists."""

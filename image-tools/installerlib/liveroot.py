@@ -19,7 +19,7 @@ INSTALL_LAUNCHER = f"""#!/usr/bin/python3
 \"\"\"imgbase-install: install an imgbased host from a kickstart (launcher of the PXE installer).\"\"\"
 import sys
 
-from {PKG}.install_cli import main
+from {PKG}.installer.cli import main
 
 sys.exit(main())
 """
@@ -67,7 +67,7 @@ def compile_python(root: Path) -> None:
 
 def check_imports(root: Path) -> None:
     """Import what imgbase-install needs with the live root's own Python, failing early if one is missing."""
-    mods = "import gi, blivet, pykickstart, simpleline, org_ovirt_imgbased.install, org_ovirt_imgbased.install_cli"
+    mods = "import gi, blivet, pykickstart, simpleline, org_ovirt_imgbased.installer.install, org_ovirt_imgbased.installer.cli"
     with chroot_mounts(root):
         res = in_chroot(root, ["python3", "-c", mods], check=False)
     if res.returncode != 0:

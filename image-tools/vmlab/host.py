@@ -58,7 +58,7 @@ class TestHost:
         ks = self.work / "install.ks"
         ks.write_text(re.sub(r"^liveimg .*$", f"liveimg --url=file://{liveimg}", text, flags=re.M))
         cmd = [str(REPO / "image-tools/vm-run"), "--udev", "--timeout", str(timeout), "--attach", str(self.disk),
-               "--", str(REPO / ".venv/bin/python"), "-m", "org_ovirt_imgbased.install_cli",
+               "--", str(REPO / ".venv/bin/python"), "-m", "org_ovirt_imgbased.installer.cli",
                "--ks", str(ks), "--disk", "/dev/vdb"]
         start = time.monotonic()
         proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)

@@ -20,6 +20,7 @@ from org_ovirt_imgbased.errors import ImgbaseError
 #: What a verb handler returns: (JSON-ready data, text), or None for nothing to print.
 Result = Optional[tuple[Any, str]]
 
+#: The package logger: every module logs to a child of it (logging.getLogger(__name__)).
 log = logging.getLogger("org_ovirt_imgbased")
 
 

@@ -37,7 +37,7 @@ def do_update(ctx: Context, args) -> Result:
     from org_ovirt_imgbased.host import update
     size = parse_size(args.size) if args.size else None
     result = update.update(ctx, args.image, args.checksum, args.from_layer, args.try_boot, args.dry_run, size)
-    return result.to_dict(), result.text()
+    return result.to_dict(), result.render()
 
 
 # --- recover --------------------------------------------------------------------------------------
@@ -57,8 +57,7 @@ def do_recover(ctx: Context, args) -> Result:
     """Recover or list."""
     from org_ovirt_imgbased.host import recover
     result = recover.recover(ctx, listing=args.list)
-    return ({"findings": [f.to_dict() for f in result.findings], "problems": result.problems},
-            result.text(args.list))
+    return result.to_dict(), result.render()
 
 
 UPDATE_VERBS = [add_update, add_recover]

@@ -16,7 +16,7 @@ import logging
 from dataclasses import dataclass, field
 
 from org_ovirt_imgbased.errors import ImgbaseError
-from org_ovirt_imgbased.host import config, naming
+from org_ovirt_imgbased.host import config, hooks, naming
 from org_ovirt_imgbased.host.boot import bls
 from org_ovirt_imgbased.host.boot.grubenv import NEXT, SAVED, TRY, GrubEnv
 from org_ovirt_imgbased.host.context import Context
@@ -24,7 +24,7 @@ from org_ovirt_imgbased.host.layout import Layout
 from org_ovirt_imgbased.host.lock import locked
 from org_ovirt_imgbased.host.storage import lvm
 
-log = logging.getLogger("imgbased")
+log = logging.getLogger(__name__)
 
 NEWEST, BOOTED, DEFAULT, NEXT_BOOT, PINNED = "newest", "booted", "default", "next boot", "pinned"
 
@@ -185,11 +185,7 @@ def remove_base_unlocked(ctx: Context, layout: Layout, name: str) -> None:
 
 
 def _fire_hook(ctx: Context, base: str) -> str | None:
-    """Run the base-removed hooks if the hooks module exists; a failure becomes a note."""
-    try:
-        from org_ovirt_imgbased.host import hooks  # type: ignore[attr-defined]
-    except ImportError:
-        return None
+    """Run the base-removed hooks; a failure becomes a note."""
     try:
         hooks.run("base-removed", base, runner=ctx.runner)
     except (ImgbaseError, OSError) as exc:

@@ -10,12 +10,15 @@ are reported as warnings).
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
 from org_ovirt_imgbased import paths
 from org_ovirt_imgbased.errors import ImgbaseError
-from org_ovirt_imgbased.runner import Runner, log
+from org_ovirt_imgbased.runner import Runner
+
+log = logging.getLogger(__name__)
 
 EVENTS = ("pre-update", "new-layer-added", "post-update", "base-removed")
 

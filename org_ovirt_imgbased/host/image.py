@@ -78,12 +78,27 @@ def _background_sha256(path: Path) -> Future:
     return future
 
 
+def checksum_problem(text: str) -> str | None:
+    """Why text is not ``sha256:HEX`` or 64 bare hex digits, or None when it is.
+
+    The one checksum syntax: the CLI, the kickstart section and the text UI all check with it.
+    """
+    algo, sep, digest = text.partition(":")
+    if not sep:
+        algo, digest = "sha256", text
+    if algo.lower() != "sha256":
+        return f"only sha256 is supported, not {algo!r} (sha256:HEX)"
+    if not re.fullmatch(r"[0-9a-fA-F]{64}", digest):
+        return "not sha256: followed by 64 hex digits"
+    return None
+
+
 def parse_checksum(text: str) -> str:
-    """Accept ``sha256:HEX`` or bare HEX; return the lower-case hex digest."""
-    value = text.split(":", 1)[1] if text.lower().startswith("sha256:") else text
-    if not re.fullmatch(r"[0-9a-fA-F]{64}", value):
-        raise ImgbaseError(f"bad checksum {text!r}: give sha256: followed by 64 hex digits")
-    return value.lower()
+    """Return the lower-case hex digest of a checksum in the one syntax, or raise ImgbaseError."""
+    problem = checksum_problem(text)
+    if problem:
+        raise ImgbaseError(f"bad checksum {text!r}: {problem}")
+    return text.rpartition(":")[2].lower()
 
 
 def ext4_geometry(path: Path) -> tuple[int, int] | None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,16 +24,6 @@ from org_ovirt_imgbased.host.storage import filesystem, lvm, space
 from org_ovirt_imgbased.host.txn import Transaction
 from org_ovirt_imgbased.runner import Runner
 from org_ovirt_imgbased.units import GiB
-
-_LVM_NAME = re.compile(r"[A-Za-z0-9+_][A-Za-z0-9+_.-]{0,126}")
-
-
-def check_lvm_name(value: str, what: str) -> str:
-    """Refuse names lvm would reject or that could escape a path ('/', '..')."""
-    if not _LVM_NAME.fullmatch(value or "") or value in (".", "..") or ".." in value:
-        raise ImgbaseError(f"bad {what} name {value!r}: use letters, digits, '+', '_', '.' and '-' "
-                           "(no '/' or '..', not starting with '-')")
-    return value
 
 
 @contextlib.contextmanager
@@ -68,8 +57,8 @@ def _block_device(path: str) -> str:
 def init_pvs(ctx: Context, pvs: list[str], vg: str = defaults.VG, pool: str = defaults.POOL,
              pool_size: int | None = None, pool_percent: int = 80) -> None:
     """Create the VG and the thin pool on fresh PVs, tagged for imgbased."""
-    check_lvm_name(vg, "VG")
-    check_lvm_name(pool, "pool")
+    lvm.check_name(vg, "VG")
+    lvm.check_name(pool, "pool")
     if not pvs:
         raise ImgbaseError("no PVs given: use --pvs DEV [DEV...]")
     for dev in pvs:
@@ -135,8 +124,8 @@ def init_from(ctx: Context, source: str | None) -> str:
         lvs = lvm.list_lvs(runner)
         if source:
             vg, _, name = source.partition("/")
-            check_lvm_name(vg, "VG")
-            check_lvm_name(name, "LV")
+            lvm.check_name(vg, "VG")
+            lvm.check_name(name, "LV")
             lv = next((x for x in lvs if x.vg == vg and x.name == name), None)
             if lv is None:
                 raise ImgbaseError(f"there is no LV {source}; give --from VG/LV of the installed root")

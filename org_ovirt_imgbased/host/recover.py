@@ -35,14 +35,19 @@ class RecoverStep:
 class RecoverResult:
     """Everything recover found or did."""
 
+    listing: bool = False
     findings: list[RecoverStep] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
-    def text(self, listing: bool) -> str:
+    def to_dict(self) -> dict:
+        """JSON-ready form."""
+        return {"findings": [f.to_dict() for f in self.findings], "problems": self.problems}
+
+    def render(self) -> str:
         """Human summary."""
         if not self.findings:
             return "nothing to recover"
-        head = "would" if listing else "did"
+        head = "would" if self.listing else "did"
         lines = [f"{f.what}: {head} {f.action}" for f in self.findings]
         return "\n".join(lines + [f"problem: {p}" for p in self.problems])
 
@@ -80,7 +85,7 @@ def _orphan_tags(runner: Runner, known: set[str], protected: set[str]) -> list[l
 
 def recover(ctx: Context, listing: bool = False) -> RecoverResult:
     """Find interrupted operations; unless listing, complete or undo them."""
-    result = RecoverResult()
+    result = RecoverResult(listing)
     runner = ctx.runner
     with locked():
         for point in _stale_mounts():

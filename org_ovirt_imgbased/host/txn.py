@@ -11,6 +11,7 @@ the default) the journal is marked committed and recover only tidies up.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import time
@@ -21,7 +22,9 @@ from pathlib import Path
 from org_ovirt_imgbased import paths
 from org_ovirt_imgbased.errors import ImgbaseError
 from org_ovirt_imgbased.host.storage import lvm
-from org_ovirt_imgbased.runner import Runner, log
+from org_ovirt_imgbased.runner import Runner, fsync_dir
+
+log = logging.getLogger(__name__)
 
 TXN_TAG = "imgbased:txn"
 
@@ -39,15 +42,6 @@ class Journal:
     files: list[str] = field(default_factory=list)
     undo: list[dict] = field(default_factory=list)
     started: float = field(default_factory=time.time)
-
-
-def _fsync_dir(path: Path) -> None:
-    """Make a rename inside path durable (a power cut cannot bring back the old entry)."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class Transaction:
@@ -81,7 +75,7 @@ class Transaction:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, self.path)
-        _fsync_dir(self.dir)
+        fsync_dir(self.dir)
 
     def step(self, name: str) -> None:
         """Record that the operation reached step name."""

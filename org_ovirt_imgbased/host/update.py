@@ -10,19 +10,21 @@ after it and can never fail an update that is otherwise good.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from org_ovirt_imgbased.errors import ImgbaseError
-from org_ovirt_imgbased.host import boot, config, hooks, image, layers, naming, persist
+from org_ovirt_imgbased.host import boot, config, gc, hooks, image, layers, naming, persist
 from org_ovirt_imgbased.host.boot import journaled
 from org_ovirt_imgbased.host.context import Context
 from org_ovirt_imgbased.host.layout import Layout
 from org_ovirt_imgbased.host.lock import locked
 from org_ovirt_imgbased.host.storage import fstab, space
 from org_ovirt_imgbased.host.storage.mounts import mounted, mounted_volume
-from org_ovirt_imgbased.runner import log
+
+log = logging.getLogger(__name__)
 
 BOOT_FALLBACK = 128 << 20  # /boot room assumed for a kernel + initrd when none is installed yet
 
@@ -44,9 +46,9 @@ class UpdateResult:
 
     def to_dict(self) -> dict:
         """JSON-ready form."""
-        return dict(self.__dict__)
+        return asdict(self)
 
-    def text(self) -> str:
+    def render(self) -> str:
         """Human summary."""
         verb = "would create" if self.dry_run else "created"
         lines = [f"update from {self.source_layer}: {verb} {self.new_base} and {self.new_layer} "
@@ -177,13 +179,10 @@ def _request_relabel(ctx: Context, new_root: Path) -> None:
 def _collect_garbage(ctx: Context, result: UpdateResult) -> dict | None:
     """Run GC after a good update; report, never raise."""
     try:
-        from org_ovirt_imgbased.host import gc
         outcome = gc.run_gc(ctx, take_lock=False)
     except Exception as exc:  # noqa: BLE001 - GC must never fail a good update
         result.warnings.append(f"garbage collection failed: {exc}; run `imgbase gc` later")
         log.warning("warning: garbage collection failed: %s", exc)
         return None
-    data = outcome.to_dict() if hasattr(outcome, "to_dict") else None
-    for problem in getattr(outcome, "problems", []) or []:
-        result.warnings.append(f"garbage collection: {problem}")
-    return data
+    result.warnings += [f"garbage collection: {problem}" for problem in outcome.problems]
+    return outcome.to_dict()

@@ -31,6 +31,7 @@ from org_ovirt_imgbased.installer.disk import commit as diskcommit
 from org_ovirt_imgbased.installer.disk import plan as diskplan
 from org_ovirt_imgbased.installer.disk.model import CommittedLayout, LayoutRequest, fstab_lines
 from org_ovirt_imgbased.installer.kickstart import AddonConfig
+from org_ovirt_imgbased.installer.kickstart import values as kv
 from org_ovirt_imgbased.runner import Runner
 
 Progress = Callable[[str], None]
@@ -48,7 +49,7 @@ def disk_path(name: str | None) -> str:
     """/dev/NAME for a bare disk name; paths are kept."""
     if not name:
         raise ImgbaseError("no target disk: give --disk=NAME in the %addon section or --disk DEV")
-    return name if name.startswith("/") else f"/dev/{name}"
+    return kv.disk_path(name)
 
 
 def to_request(config: AddonConfig, wipe: bool = False) -> LayoutRequest:

@@ -41,7 +41,7 @@ def test_pre_hook_failure_raises_one_line(tmp_path):
 def test_post_hook_failure_only_warns(tmp_path, caplog):
     """Other events only warn."""
     hook(tmp_path, "broken", "exit 2\n")
-    with caplog.at_level(logging.WARNING, logger="imgbased"):
+    with caplog.at_level(logging.WARNING, logger="org_ovirt_imgbased"):
         hooks.run("base-removed", "Base-0", runner=Runner(), dirs=(tmp_path,))
     assert "base-removed hook" in caplog.text
 

@@ -23,20 +23,19 @@ the entries, i.e. the /boot partition: ``/Base-0.1/vmlinuz-6.1.0-18-amd64``.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from org_ovirt_imgbased.errors import ImgbaseError
 from org_ovirt_imgbased.host import naming
+from org_ovirt_imgbased.host.storage import lvm
 
 ID_PREFIX = "imgbased-"
 ENTRIES_DIR = Path("loader/entries")
 # Kernel arguments that we set per layer; the host's copies of them are dropped.
 OWN_ARGS = ("root=", "rd.lvm.lv=", "img.bootid=", "BOOT_IMAGE=", "rootflags=", "initrd=")
 OWN_WORDS = ("ro", "rw")
-_VG_RX = re.compile(r"[A-Za-z0-9+_.][A-Za-z0-9+_.-]{0,126}")
 
 
 @dataclass
@@ -146,9 +145,9 @@ def render_entry(entry: BlsEntry) -> str:
 
 def validate_vg(vg: str) -> str:
     """Refuse VG names that lvm would refuse or that would break the kernel command line."""
-    if not _VG_RX.fullmatch(vg or "") or vg in (".", ".."):
-        raise ImgbaseError(f"{vg!r} is not a usable volume group name: use letters, digits, "
-                           "'+', '_', '.' and '-'")
+    problem = lvm.name_problem(vg)
+    if problem:
+        raise ImgbaseError(f"{vg!r} is not a usable volume group name: {problem}")
     return vg
 
 

@@ -25,8 +25,9 @@ from org_ovirt_imgbased.host.persist.report import (
     Entry,
     MergeReport,
 )
+from org_ovirt_imgbased.runner import fsync_dir
 
-log = logging.getLogger("imgbased")
+log = logging.getLogger(__name__)
 
 
 def print_plan(report: MergeReport, new_root: Path, runner) -> None:
@@ -61,7 +62,7 @@ def apply_plan(report: MergeReport, old_root: Path, new_root: Path, runner) -> N
     for rel in dir_times:
         fs.copy_mtime(old + rel, new + rel)
     for directory in sorted(touched):
-        fs.fsync_dir(directory)
+        fsync_dir(directory, missing_ok=True)
 
 
 def _apply_entry(entry: Entry, report: MergeReport, old: str, new: str, dir_times: list[str]) -> None:

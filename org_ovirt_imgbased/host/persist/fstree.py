@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from org_ovirt_imgbased.errors import ImgbaseError
 
-log = logging.getLogger("imgbased")
+log = logging.getLogger(__name__)
 
 FILE, DIR, SYMLINK = "file", "directory", "symlink"
 FIFO, SOCKET, CHARDEV, BLOCKDEV = "FIFO", "socket", "character device", "block device"
@@ -331,18 +331,6 @@ def ensure_parents(root: str, rel: str, template_root: str) -> None:
             set_dir_meta(template, path)
         else:
             os.chmod(path, 0o755)
-
-
-def fsync_dir(path: str) -> None:
-    """Flush a directory's entries to disk; ignore a directory that is gone."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def walk_same_fs(root: str) -> Iterator[tuple[str, os.stat_result]]:

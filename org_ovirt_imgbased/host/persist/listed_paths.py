@@ -20,8 +20,9 @@ from org_ovirt_imgbased.errors import ImgbaseError
 from org_ovirt_imgbased.host.config import persist_path_problem
 from org_ovirt_imgbased.host.persist import fstree as fs
 from org_ovirt_imgbased.host.persist.report import PERSIST, SKIP, MergeReport
+from org_ovirt_imgbased.runner import fsync_dir
 
-log = logging.getLogger("imgbased")
+log = logging.getLogger(__name__)
 
 
 def expand_persist(patterns: list[str], old_root: Path) -> tuple[list[str], list[str]]:
@@ -83,7 +84,7 @@ def copy_persisted(path: str, old_root: Path, new_root: Path) -> list[str]:
     skipped: list[str] = []
     log.debug("persist: %s", fs.display_path(path))
     fs.copy_tree(f"{old}/{rel}", f"{new}/{rel}", skipped)
-    fs.fsync_dir(os.path.dirname(f"{new}/{rel}"))
+    fsync_dir(os.path.dirname(f"{new}/{rel}"), missing_ok=True)
     return ["/" + os.path.relpath(s, old or "/") for s in skipped]
 
 

@@ -59,7 +59,7 @@ from org_ovirt_imgbased.host.persist.report import (
     MergeReport,
 )
 
-log = logging.getLogger("imgbased")
+log = logging.getLogger(__name__)
 
 FACTORY_ETC = "usr/share/factory/etc"
 EXCLUDED = frozenset({f"{REPORT_DIR[4:]}/{REPORT_TEXT}", f"{REPORT_DIR[4:]}/{REPORT_JSON}"})

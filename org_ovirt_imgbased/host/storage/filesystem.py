@@ -40,8 +40,7 @@ def new_uuid(runner: Runner, device: str) -> None:
     tune2fs needs a filesystem checked since its last mount; a snapshot of a sealed base
     usually is, so the full e2fsck (which grows with the filesystem size) runs only when not.
     """
-    header = runner.run(["dumpe2fs", "-h", device], readonly=True, check=False,
-                        env={"LC_ALL": "C"}).stdout
+    header = runner.run(["dumpe2fs", "-h", device], readonly=True, check=False).stdout
     if not is_clean(header):
         fsck(runner, device)
     runner.run(["tune2fs", "-U", "random", device])

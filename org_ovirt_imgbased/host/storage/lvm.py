@@ -7,6 +7,7 @@ prints it and ``--debug`` logs it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,11 @@ LV_FIELDS = ("lv_name,vg_name,lv_attr,lv_size,pool_lv,origin,lv_tags,vg_tags,dat
              "metadata_percent,lv_metadata_size,lv_skip_activation,lv_kernel_major,lv_kernel_minor,"
              "lv_profile,lv_time")
 VG_FIELDS = "vg_name,vg_tags,vg_size,vg_free,vg_extent_size,pv_count"
+#: lvm2's character set for VG and LV names; a leading '-' or '.' and '..' anywhere are refused too.
+_NAME = re.compile(r"[A-Za-z0-9+_][A-Za-z0-9+_.-]{0,126}")
+#: Parts of LV names lvm keeps for its own hidden volumes.
+_RESERVED = ("_cdata", "_cmeta", "_corig", "_mlog", "_mimage", "_pmspare", "_rimage", "_rmeta",
+             "_tdata", "_tmeta", "_vorigin", "_vdata")
 
 
 def tag_value(tags: Iterable[str], key: str) -> str | None:
@@ -48,6 +54,26 @@ def _pct(text: str) -> float:
     """Parse an lvm percentage ("" means 0)."""
     return float(text) if text else 0.0
 
+
+
+def name_problem(value: str | None) -> str | None:
+    """Why value cannot be a VG or LV name (lvm2's rules, and no '..'), or None when it can.
+
+    This is the one LVM name rule; callers word the error for their context.
+    """
+    if not _NAME.fullmatch(value or "") or ".." in (value or ""):
+        return "use up to 127 letters, digits and + _ . - (not starting with - or ., no '..')"
+    if value.startswith(("snapshot", "pvmove")) or any(part in value for part in _RESERVED):
+        return "lvm reserves that name for its own volumes"
+    return None
+
+
+def check_name(value: str, what: str) -> str:
+    """Return value if it is a usable VG or LV name, else raise ImgbaseError naming what it is."""
+    problem = name_problem(value)
+    if problem:
+        raise ImgbaseError(f"bad {what} name {value!r}: {problem}")
+    return value
 
 @dataclass
 class LV:

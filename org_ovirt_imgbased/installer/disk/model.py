@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from org_ovirt_imgbased import defaults
 from org_ovirt_imgbased.errors import ImgbaseError
+from org_ovirt_imgbased.host.storage import lvm
 from org_ovirt_imgbased.units import GiB, MiB, human
 
 DEFAULT_BASE_SIZE = 4 * GiB
@@ -25,7 +26,6 @@ MIN_METADATA, MAX_METADATA = 2 * MiB, 16 * GiB
 MIN_VOLUME = 32 * MiB
 RESERVE_PERCENT, RESERVE_MIN, RESERVE_MAX = 20, 1 * GiB, 100 * GiB
 LABELS = ("msdos", "gpt")
-_NAME_RE = re.compile(r"^[A-Za-z0-9+_.][A-Za-z0-9+_.-]*$")
 
 
 @dataclass
@@ -91,8 +91,9 @@ def validate(req: LayoutRequest) -> None:
     if req.label not in LABELS:
         raise ImgbaseError(f"partition table type {req.label!r} is not supported; use msdos or gpt")
     for what, name in (("VG", req.vg), ("pool", req.pool)):
-        if not _NAME_RE.match(name or ""):
-            raise ImgbaseError(f"{what} name {name!r} is not a valid LVM name; use letters, digits, + _ . -")
+        problem = lvm.name_problem(name)
+        if problem:
+            raise ImgbaseError(f"{what} name {name!r} is not a valid LVM name: {problem}")
     if req.boot_size < 256 * MiB:
         raise ImgbaseError(f"/boot size {human(req.boot_size, exact=True)} is too small; give at least 256 MiB")
     if req.pool_size is not None and req.grow:

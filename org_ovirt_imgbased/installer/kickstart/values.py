@@ -19,6 +19,8 @@ import re
 from urllib.parse import urlsplit
 
 from org_ovirt_imgbased.errors import ImgbaseError
+from org_ovirt_imgbased.host import image
+from org_ovirt_imgbased.host.storage import lvm
 from org_ovirt_imgbased.units import GiB, MiB, TiB, parse_size
 
 MIN_BOOT_SIZE = 256 * MiB
@@ -26,11 +28,7 @@ MIN_VOLUME_SIZE = 32 * MiB
 LIVEIMG_SCHEMES = ("http", "https", "ftp", "file")
 # Parts of the tree that the image (or the kernel) owns: never a separate data volume.
 IMAGE_OWNED = ("/usr", "/etc", "/boot", "/proc", "/sys", "/dev", "/run", "/bin", "/sbin", "/lib", "/lib64")
-_LVM_NAME = re.compile(r"^[A-Za-z0-9+_.][A-Za-z0-9+_.-]*$")
-_LVM_RESERVED = ("_cdata", "_cmeta", "_corig", "_mlog", "_mimage", "_pmspare", "_rimage", "_rmeta",
-                 "_tdata", "_tmeta", "_vorigin", "_vdata")
 _DISK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:+-]*$")
-_HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
 
 
 def parse_ks_size(text: str, minimum: int = MiB) -> int:
@@ -54,12 +52,10 @@ def format_size(value: int) -> str:
 
 
 def check_lvm_name(text: str, what: str) -> str:
-    """Return text if it is a usable LVM VG or LV name; what names it in the error."""
-    if not _LVM_NAME.match(text) or text in (".", "..") or len(text) > 127:
-        raise ValueError(f"{what} {text!r} is not a valid LVM name: use letters, digits and + _ . - "
-                         "(not starting with -)")
-    if text.startswith(("snapshot", "pvmove")) or any(part in text for part in _LVM_RESERVED):
-        raise ValueError(f"{what} {text!r} uses a name lvm reserves for its own volumes")
+    """Return text if it is a usable LVM VG or LV name (lvm.name_problem); what names it in the error."""
+    problem = lvm.name_problem(text)
+    if problem:
+        raise ValueError(f"{what} {text!r} is not a valid LVM name: {problem}")
     return text
 
 
@@ -111,15 +107,11 @@ def check_persist_path(text: str) -> str:
 
 
 def parse_checksum(text: str) -> str:
-    """Accept sha256:HEX or 64 bare hex digits; return the normal form sha256:<lower hex>."""
-    algo, sep, digest = text.partition(":")
-    if not sep:
-        algo, digest = "sha256", text
-    if algo.lower() != "sha256":
-        raise ValueError(f"checksum {text!r} uses {algo!r}: only sha256 is supported (sha256:HEX)")
-    if not _HEX64.match(digest):
-        raise ValueError(f"checksum {text!r} is not sha256: followed by 64 hex digits")
-    return f"sha256:{digest.lower()}"
+    """Check a checksum (image.checksum_problem) and return the normal form sha256:<lower hex>."""
+    problem = image.checksum_problem(text)
+    if problem:
+        raise ValueError(f"checksum {text!r}: {problem}")
+    return f"sha256:{image.parse_checksum(text)}"
 
 
 def check_liveimg_url(text: str) -> str:
