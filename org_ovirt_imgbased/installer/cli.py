@@ -12,14 +12,14 @@ import json
 import shlex
 import sys
 import time
-import traceback
 
 from pykickstart.constants import KS_REBOOT, KS_SHUTDOWN
 
+from org_ovirt_imgbased.cli.common import guarded, setup_logging
 from org_ovirt_imgbased.errors import ImgbaseError
 from org_ovirt_imgbased.host import fetch
 from org_ovirt_imgbased.installer.kickstart import AddonConfig, parse_kickstart
-from org_ovirt_imgbased.runner import Runner, setup_logging
+from org_ovirt_imgbased.runner import Runner
 
 EPILOG = """\
 examples:
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     def progress(msg: str) -> None:
         print(f"imgbase-install: [{time.monotonic() - start:5.0f}s] {msg}", flush=True)
 
-    try:
+    def body() -> int:
         kernel_args, action = [], None
         if args.ks:
             config, kernel_args, action = _from_kickstart(args)
@@ -104,20 +104,8 @@ def main(argv: list[str] | None = None) -> int:
         progress(f"installed: {layer} on {disk} is the default boot entry")
         print(json.dumps({"layer": layer, "disk": disk, "after": action}))
         return 0
-    except ImgbaseError as exc:
-        print(f"imgbase-install: error: {exc}", file=sys.stderr)
-        if args.debug and exc.detail:
-            print(exc.detail.rstrip(), file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("imgbase-install: interrupted", file=sys.stderr)
-        return 130
-    except Exception as exc:  # noqa: BLE001 - one line; the traceback only with --debug
-        print(f"imgbase-install: internal error: {type(exc).__name__}: {exc} (rerun with --debug)", file=sys.stderr)
-        if args.debug:
-            traceback.print_exc()
-        return 70
 
+    return guarded("imgbase-install", args.debug, body)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -27,9 +27,10 @@ from org_ovirt_imgbased.host.fetch import fetch
 from org_ovirt_imgbased.host.storage import fstab, lvm
 from org_ovirt_imgbased.host.storage.mounts import mounted
 from org_ovirt_imgbased.installer import chroot
-from org_ovirt_imgbased.installer.disk import commit as diskcommit
-from org_ovirt_imgbased.installer.disk import plan as diskplan
+from org_ovirt_imgbased.installer.disk.commit import commit as commit_layout
+from org_ovirt_imgbased.installer.disk.commit import undo as undo_layout
 from org_ovirt_imgbased.installer.disk.model import CommittedLayout, LayoutRequest, fstab_lines
+from org_ovirt_imgbased.installer.disk.plan import Plan, plan_layout
 from org_ovirt_imgbased.installer.kickstart import AddonConfig
 from org_ovirt_imgbased.installer.kickstart import values as kv
 from org_ovirt_imgbased.runner import Runner
@@ -42,7 +43,7 @@ class InstallPlan:
     """A reviewed plan: the config and the blivet plan (None with --no-layout)."""
 
     config: AddonConfig
-    layout: diskplan.Plan | None
+    layout: Plan | None
 
 
 def disk_path(name: str | None) -> str:
@@ -66,7 +67,7 @@ def plan(config: AddonConfig, runner: Runner | None = None, wipe: bool = False) 
     """Plan the disk layout (nothing is written)."""
     if config.no_layout:
         return InstallPlan(config, None)
-    return InstallPlan(config, diskplan.plan_layout(to_request(config, wipe), runner=runner))
+    return InstallPlan(config, plan_layout(to_request(config, wipe), runner=runner))
 
 
 def commit(install_plan: InstallPlan, runner: Runner | None = None,
@@ -74,7 +75,7 @@ def commit(install_plan: InstallPlan, runner: Runner | None = None,
     """Write the planned layout to the disk; returns the devices made."""
     if install_plan.layout is None:
         return None
-    return diskcommit.commit(install_plan.layout, runner, progress)
+    return commit_layout(install_plan.layout, runner, progress)
 
 
 @contextlib.contextmanager
@@ -176,7 +177,7 @@ def install(config: AddonConfig, runner: Runner, kernel_args: list[str], progres
         except BaseException:
             if the_plan.layout is not None:
                 progress("the installation failed: removing the new layout from the disk")
-                diskcommit.undo(the_plan.layout, runner)
+                undo_layout(the_plan.layout, runner)
             raise
         finally:
             if the_plan.layout is not None:

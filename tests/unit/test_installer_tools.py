@@ -162,7 +162,7 @@ def test_cache_keys_follow_their_inputs(tmp_path):
     repo = _fake_repo(tmp_path)
     base, final = recipe.base_key(repo), recipe.installer_key("6.1.0-1", "bb", repo)
     assert recipe.base_key(repo) == base and recipe.installer_key("6.1.0-1", "bb", repo) == final
-    (repo / "org_ovirt_imgbased/install_cli.py").write_text("# changed\n")
+    (repo / "org_ovirt_imgbased/installer/cli.py").write_text("# changed\n")
     assert recipe.base_key(repo) == base
     changed = recipe.installer_key("6.1.0-1", "bb", repo)
     assert changed != final

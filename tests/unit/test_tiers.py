@@ -116,3 +116,11 @@ def test_anaconda_directories_hold_only_their_modules():
     for where, expected in (("tui/spokes", {"__init__.py", "imgbased.py"}),
                             ("categories", {"__init__.py", "imgbased.py"})):
         assert {p.name for p in (TOP / where).glob("*.py")} == expected
+
+
+def test_every_module_below_the_glue_imports():
+    """Every module up to the front-ends imports in the test venv (the glue needs anaconda itself)."""
+    below_glue = sorted(m for m in MODULES if tier(m) <= 4 and not m.endswith("__main__"))
+    assert f"{PKG}.installer.cli" in below_glue and f"{PKG}.tui.screens" in below_glue
+    code = "; ".join(f"import {m}" for m in below_glue)
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)

@@ -51,7 +51,7 @@ def kickstart(tmp_path: Path, liveimg: Path, checksum: str | None = None) -> Pat
 
 def run_install(ks: Path, disk: str) -> subprocess.CompletedProcess:
     """Run imgbase-install as the real command."""
-    return subprocess.run([sys.executable, "-m", "org_ovirt_imgbased.install_cli", "--ks", str(ks), "--disk", disk],
+    return subprocess.run([sys.executable, "-m", "org_ovirt_imgbased.installer.cli", "--ks", str(ks), "--disk", disk],
                           capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
 
 

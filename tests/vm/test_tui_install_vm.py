@@ -72,7 +72,7 @@ def operator():
 
     def start() -> Operator:
         env = {**os.environ, "PYTHONPATH": str(ROOT), "TERM": "vt100"}
-        child = pexpect.spawn(sys.executable, ["-m", "org_ovirt_imgbased.install_cli", "--interactive"],
+        child = pexpect.spawn(sys.executable, ["-m", "org_ovirt_imgbased.installer.cli", "--interactive"],
                               cwd=str(ROOT), env=env, encoding="utf-8", codec_errors="replace",
                               dimensions=(50, 120), timeout=SCREEN_TIMEOUT)
         children.append(child)

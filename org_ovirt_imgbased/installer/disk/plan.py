@@ -1,9 +1,9 @@
 """The installer's disk plan, built with blivet: partitions, PV, VG, thin pool, data volumes.
 
 ``plan_layout`` builds the blivet device tree changes without touching the
-disk; ``Plan.actions()`` lists them in execution order; diskcommit.commit
+disk; ``Plan.actions()`` lists them in execution order; commit.commit
 carries them out.  The plain data (request, sizes, result, fstab) is in
-disksizes.py.
+model.py.
 The root (Base-0 and its layer) is not part of the plan: imgbased creates it
 in the pool afterwards.
 
@@ -19,15 +19,13 @@ import contextlib
 import copy
 import os
 import stat
-import sys
 from dataclasses import dataclass, field
 
-from org_ovirt_imgbased.installer.disk import blivet_env as bdconfig  # noqa: F401 - configures libblockdev; must come before blivet
+from org_ovirt_imgbased.installer.disk import blivet_env  # noqa: F401 - adjusts libblockdev and blivet first
 
 # isort: split
 import blivet
 from blivet import partitioning
-from blivet import storage_log as blivet_storage_log
 from blivet.devicelibs import lvm as blivet_lvm
 from blivet.devices import DiskFile
 from blivet.errors import PartitioningError, StorageError
@@ -53,24 +51,6 @@ from org_ovirt_imgbased.units import human
 
 __all__ = ["LayoutRequest", "Plan", "PlannedSizes", "plan_layout"]
 UDEV_DATA = "/run/udev/data"
-
-
-def _function_name_and_depth():
-    """blivet's storage_log helper without inspect.stack(), which reads every caller's source file."""
-    frame, names = sys._getframe(1), []
-    while frame is not None:
-        names.append(frame.f_code.co_name)
-        frame = frame.f_back
-    for i, name in enumerate(names):
-        if name not in ("function_name_and_depth", "_function_name_and_depth", "log_method_call",
-                        "log_method_return"):
-            return (name, len(names) - i)
-    return ("unknown function?", 0)
-
-
-# blivet calls this on every device lookup even when not debugging; over the VM lab's 9p root the
-# source reads cost about 19 s of a 33 s scan.  Same results, no file access.
-blivet_storage_log.function_name_and_depth = _function_name_and_depth
 
 
 @dataclass
