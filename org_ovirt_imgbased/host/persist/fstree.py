@@ -8,6 +8,7 @@ Regular files and symlinks replace their destination atomically (temp name + ren
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
@@ -168,43 +169,53 @@ def _clear_for(dst: str, kind: str) -> None:
         shutil.rmtree(dst)
 
 
-def copy_regular(src: str, dst: str) -> None:
-    """Atomically replace dst by a copy of the regular file src, keeping its metadata."""
-    st = os.lstat(src)
-    tmp = _temp_name(dst)
-    fd_in = os.open(src, os.O_RDONLY | os.O_NOFOLLOW)
+@contextlib.contextmanager
+def _replacing(tmp: str, dst: str, kind: str) -> Iterator[str]:
+    """Let the body fill tmp, then rename it over dst; on any failure remove tmp and leave dst."""
     try:
-        fd_out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        try:
-            while True:
-                chunk = os.read(fd_in, _CHUNK)
-                if not chunk:
-                    break
-                os.write(fd_out, chunk)
-            os.fchown(fd_out, st.st_uid, st.st_gid)
-            os.fchmod(fd_out, stat.S_IMODE(st.st_mode))
-            copy_xattrs(src, fd_out)
-            os.fsync(fd_out)
-            os.utime(fd_out, ns=(st.st_atime_ns, st.st_mtime_ns))
-        finally:
-            os.close(fd_out)
-        _clear_for(dst, FILE)
+        yield tmp
+        _clear_for(dst, kind)
         os.replace(tmp, dst)
     except BaseException:
         if os.path.lexists(tmp):
             os.unlink(tmp)
         raise
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """Write every byte of data (os.write may write less than asked)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def copy_regular(src: str, dst: str) -> None:
+    """Atomically replace dst by a copy of the regular file src, keeping its metadata."""
+    st = os.lstat(src)
+    fd_in = os.open(src, os.O_RDONLY | os.O_NOFOLLOW)
+    try:
+        with _replacing(_temp_name(dst), dst, FILE) as tmp:
+            fd_out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            try:
+                while chunk := os.read(fd_in, _CHUNK):
+                    _write_all(fd_out, chunk)
+                os.fchown(fd_out, st.st_uid, st.st_gid)
+                os.fchmod(fd_out, stat.S_IMODE(st.st_mode))
+                copy_xattrs(src, fd_out)
+                os.fsync(fd_out)
+                os.utime(fd_out, ns=(st.st_atime_ns, st.st_mtime_ns))
+            finally:
+                os.close(fd_out)
     finally:
         os.close(fd_in)
 
 
 def write_with_meta(dst: str, data: bytes, mode: int, uid: int, gid: int) -> None:
     """Atomically replace dst by data with the given mode and owner, keeping dst's xattrs."""
-    tmp = _temp_name(dst)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    try:
+    with _replacing(_temp_name(dst), dst, FILE) as tmp:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         try:
-            os.write(fd, data)
+            _write_all(fd, data)
             os.fchown(fd, uid, gid)
             os.fchmod(fd, mode)
             if os.path.lexists(dst):
@@ -212,12 +223,6 @@ def write_with_meta(dst: str, data: bytes, mode: int, uid: int, gid: int) -> Non
             os.fsync(fd)
         finally:
             os.close(fd)
-        _clear_for(dst, FILE)
-        os.replace(tmp, dst)
-    except BaseException:
-        if os.path.lexists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def copy_symlink(src: str, dst: str) -> None:
@@ -225,16 +230,10 @@ def copy_symlink(src: str, dst: str) -> None:
     st = os.lstat(src)
     tmp = _temp_name(dst)
     os.symlink(os.readlink(src), tmp)
-    try:
+    with _replacing(tmp, dst, SYMLINK):
         os.lchown(tmp, st.st_uid, st.st_gid)
         copy_xattrs(src, tmp, symlink=True)
         os.utime(tmp, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
-        _clear_for(dst, SYMLINK)
-        os.replace(tmp, dst)
-    except BaseException:
-        if os.path.lexists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def set_dir_meta(src: str, dst: str) -> None:
