@@ -13,8 +13,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.repo import ROOT as REPO_ROOT
+
 PKG = "org_ovirt_imgbased"
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = REPO_ROOT
 TOP = ROOT / PKG
 
 

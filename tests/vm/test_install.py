@@ -95,7 +95,7 @@ def test_failure_midway_leaves_no_half_made_vg(blank_disk, fake, tmp_path):
 def check_installed(disk: str, tmp_path: Path) -> None:
     """What every install must leave: tags, profile, GRUB in the MBR, grub.cfg, fstab, config, seeded /var.
 
-    The real-image installs run in test_tui_install_vm.py (interactive) and in the e2e tests
+    The real-image installs run in test_tui_install.py (interactive) and in the e2e tests
     (kickstart, PXE), which also boot the result; they share these checks.
     """
     sh("vgchange", "-ay", "HostVG")

@@ -15,8 +15,9 @@ from imagelib.common import ImgbaseError
 from installerlib import pxe, pxevm, recipe
 
 from org_ovirt_imgbased.installer.kickstart import parse_kickstart
+from tests.repo import ROOT as REPO_ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = REPO_ROOT
 TOOLS = ROOT / "image-tools"
 KICKSTART = ROOT / "kickstarts/pxe-auto.ks"
 SHA = "ab" * 32

@@ -13,8 +13,9 @@ import pytest
 
 from org_ovirt_imgbased.errors import ImgbaseError
 from org_ovirt_imgbased.host.boot import bls
+from tests.repo import ROOT as REPO_ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = REPO_ROOT
 SCRIPT = ROOT / "data" / "grub.d" / "42_imgbased"
 needs_script_check = pytest.mark.skipif(shutil.which("grub-script-check") is None,
                                         reason="grub-script-check (grub-common) is not installed")

@@ -11,7 +11,8 @@ import pytest
 from org_ovirt_imgbased.errors import ImgbaseError
 from org_ovirt_imgbased.host.boot import bls, entries, grubcfg, grubenv
 from org_ovirt_imgbased.host.boot.grubenv import NEXT, SAVED, TRY, GrubEnv
-from org_ovirt_imgbased.runner import Result, Runner
+from org_ovirt_imgbased.runner import Runner
+from tests.fakes import FakeRunner
 
 pytestmark = pytest.mark.skipif(not (shutil.which("grub-editenv") or shutil.which("grub2-editenv")),
                                 reason="grub-editenv is not installed")
@@ -225,20 +226,6 @@ def test_dry_mode_changes_nothing(tmp_path):
 
 # --- platform and grub.cfg regeneration ------------------------------------------------------
 
-class Recorder(Runner):
-    """A runner that records commands instead of running them."""
-
-    def __init__(self) -> None:
-        """Start with no calls."""
-        super().__init__()
-        self.calls: list[tuple[list[str], dict]] = []
-
-    def run(self, argv, **kw):
-        """Record argv and the environment."""
-        self.calls.append(([str(a) for a in argv], dict(kw.get("env") or {})))
-        return Result(list(argv), 0, "", "")
-
-
 def test_detect_platform(tmp_path):
     """grub.cfg calling blscfg means grub reads entries itself; Debian's grub.cfg does not."""
     fedora = tmp_path / "fedora"
@@ -262,7 +249,7 @@ def test_regenerate_config(tmp_path):
     grub_d.mkdir()
     nodef = tmp_path / "no-default-grub"
     scratch = make_boot(tmp_path)
-    rec = Recorder()
+    rec = FakeRunner()
     assert grubcfg.regenerate_config(rec, scratch, grub_d=grub_d, default_grub=nodef) is False
     (scratch / "grub/grub.cfg").write_text("set default=0\n")
     assert grubcfg.regenerate_config(rec, scratch, skip=True, grub_d=grub_d, default_grub=nodef) is False

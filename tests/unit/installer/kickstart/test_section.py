@@ -22,8 +22,9 @@ from org_ovirt_imgbased.installer.kickstart import (
     section_from_lines,
 )
 from org_ovirt_imgbased.installer.kickstart.payload import payload_command_classes, resolve_payload
+from tests.repo import ROOT as REPO_ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = REPO_ROOT
 KICKSTARTS = ROOT / "kickstarts"
 MiB, GiB = 1 << 20, 1 << 30
 HEX = "0123456789abcdef" * 4

@@ -13,8 +13,18 @@ from org_ovirt_imgbased.errors import ImgbaseError
 from org_ovirt_imgbased.host.persist import FACTORY_ETC, migrate_config, plan_etc
 from org_ovirt_imgbased.host.persist.report import CARRY, DELETE, KEEP_NEW, MERGE, SKIP
 from org_ovirt_imgbased.runner import Runner
-
-from .etctrees import PASSWD, V1, V2, WANTS, actions, make_image, make_layers, put, root_only, run
+from tests.unit.host.persist.etctrees import (
+    PASSWD,
+    V1,
+    V2,
+    WANTS,
+    actions,
+    make_image,
+    make_layers,
+    put,
+    root_only,
+    run,
+)
 
 
 @pytest.fixture

@@ -15,6 +15,8 @@ from org_ovirt_imgbased.host.boot import bls, entries, kernels
 from org_ovirt_imgbased.host.storage import space
 from org_ovirt_imgbased.runner import Runner
 from org_ovirt_imgbased.units import MiB
+from tests.fakes import FakeRunner
+from tests.repo import ROOT as REPO_ROOT
 
 KV_OLD, KV_NEW = "6.1.0-9-amd64", "6.1.0-18-amd64"
 
@@ -215,20 +217,8 @@ def test_failed_copy_leaves_nothing(tmp_path):
     boot = tmp_path / "boot"
     boot.mkdir()
 
-    class Failing(Runner):
-        """Fails the second copy like a full disk would."""
-
-        copies = 0
-
-        def copy_file(self, src, dst):
-            """Copy, failing on the second call."""
-            self.copies += 1
-            if self.copies == 2:
-                raise OSError(28, "No space left on device")
-            super().copy_file(src, dst)
-
     with pytest.raises(ImgbaseError, match="No space left on device"):
-        entries.install_layer(Failing(), "Base-0.1", debian_root(tmp_path), "HostVG", boot_dir=boot)
+        entries.install_layer(FakeRunner(fail_copy_at=2), "Base-0.1", debian_root(tmp_path), "HostVG", boot_dir=boot)
     assert files(boot) == set()
 
 
@@ -295,7 +285,7 @@ def test_remove_orphans_only_touches_our_layer_files(tmp_path):
 
 # --- the shipped confirm unit ------------------------------------------------------------------
 
-UNIT = Path(__file__).resolve().parents[2] / "data" / "systemd" / "imgbased-confirm.service"
+UNIT = REPO_ROOT / "data" / "systemd" / "imgbased-confirm.service"
 
 
 def unit_keys(text: str) -> dict[str, list[str]]:

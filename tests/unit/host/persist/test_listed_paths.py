@@ -12,8 +12,18 @@ from org_ovirt_imgbased.errors import ImgbaseError
 from org_ovirt_imgbased.host.persist import migrate_config, persist_paths, plan_etc
 from org_ovirt_imgbased.host.persist.report import CARRY, PERSIST
 from org_ovirt_imgbased.runner import Runner
-
-from .etctrees import PASSWD, V1, V2, actions, make_image, make_layers, put, root_only, run, snapshot
+from tests.unit.host.persist.etctrees import (
+    PASSWD,
+    V1,
+    V2,
+    actions,
+    make_image,
+    make_layers,
+    put,
+    root_only,
+    run,
+    snapshot,
+)
 
 
 @pytest.fixture

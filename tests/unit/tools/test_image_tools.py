@@ -16,7 +16,9 @@ from imagelib.final import append_lines
 from imagelib.liveimg import check_listing, looks_like_ext4, parse_od
 from imagelib.sizes import SizeReport, format_report, parse_dumpe2fs
 
-TOOLS = Path(__file__).resolve().parents[2] / "image-tools"
+from tests.repo import ROOT as REPO_ROOT
+
+TOOLS = REPO_ROOT / "image-tools"
 RECIPE = TOOLS / "image-recipe"
 
 

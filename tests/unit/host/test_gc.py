@@ -8,6 +8,7 @@ from org_ovirt_imgbased.errors import ImgbaseError
 from org_ovirt_imgbased.host import gc
 from org_ovirt_imgbased.host.layout import Base, Layout
 from org_ovirt_imgbased.host.storage import lvm
+from tests.fakes import fake_context
 
 
 def lv(name: str, *tags: str) -> lvm.LV:
@@ -92,29 +93,6 @@ def test_result_json_and_text():
     assert "would remove Base-0" in dry and "FAILED" not in dry
 
 
-class FakeRunner:
-    """A runner that only knows whether it is in dry mode."""
-
-    def __init__(self, dry: bool = False) -> None:
-        """Remember the mode."""
-        self.dry = dry
-
-
-class FakeCtx:
-    """Just enough of layers.Context for collect()."""
-
-    manage_boot = False
-
-    def __init__(self, lay: Layout, dry: bool = False) -> None:
-        """Serve lay as the layout."""
-        self._layout = lay
-        self.runner = FakeRunner(dry)
-
-    def layout(self) -> Layout:
-        """The fake layout."""
-        return self._layout
-
-
 def test_collect_goes_on_after_a_failing_base(monkeypatch):
     """One base failing to go is reported; the next one is still removed; nothing raises."""
     lay = layout({"Base-0": 1, "Base-1": 1, "Base-2": 1})
@@ -126,11 +104,11 @@ def test_collect_goes_on_after_a_failing_base(monkeypatch):
             raise ImgbaseError("lvremove failed (exit 5): Logical volume in use")
 
     monkeypatch.setattr(gc, "remove_base_unlocked", fake_remove)
-    res = gc.collect(FakeCtx(lay), 1)
+    res = gc.collect(fake_context(lay), 1)
     assert calls == ["Base-0", "Base-1"]
     assert res.removed == ["Base-1"] and list(res.failed) == ["Base-0"] and "in use" in res.failed["Base-0"]
     calls.clear()
-    assert gc.collect(FakeCtx(lay), 1, dry_run=True).removed == [] and calls == []
+    assert gc.collect(fake_context(lay), 1, dry_run=True).removed == [] and calls == []
 
 
 def test_global_dry_mode_prints_but_claims_nothing(monkeypatch):
@@ -138,7 +116,7 @@ def test_global_dry_mode_prints_but_claims_nothing(monkeypatch):
     lay = layout({"Base-0": 1, "Base-1": 1})
     calls = []
     monkeypatch.setattr(gc, "remove_base_unlocked", lambda ctx, layout_, name: calls.append(name))
-    res = gc.collect(FakeCtx(lay, dry=True), 1)
+    res = gc.collect(fake_context(lay, dry=True), 1)
     assert calls == ["Base-0"] and res.removed == [] and res.dry_run
     assert "would remove Base-0" in res.render()
 
@@ -148,7 +126,7 @@ def test_remove_refuses_the_running_base():
     lay = layout({"Base-0": 1, "Base-1": 1})
     lay.current = "Base-0.1"
     with pytest.raises(ImgbaseError, match="running now"):
-        gc.remove_base_unlocked(FakeCtx(lay), lay, "Base-0")
+        gc.remove_base_unlocked(fake_context(lay), lay, "Base-0")
 
 
 def test_remove_refuses_an_open_lv_before_changing_anything(monkeypatch):
@@ -159,7 +137,7 @@ def test_remove_refuses_an_open_lv_before_changing_anything(monkeypatch):
     removed = []
     monkeypatch.setattr(layers, "_remove_lvs", lambda ctx, layout_, names: removed.append(names))
     with pytest.raises(ImgbaseError, match="Base-0.2 is in use .*imgbase gc"):
-        gc.remove_base_unlocked(FakeCtx(lay), lay, "Base-0")
+        gc.remove_base_unlocked(fake_context(lay), lay, "Base-0")
     assert removed == []
-    gc.remove_base_unlocked(FakeCtx(lay), lay, "Base-1")
+    gc.remove_base_unlocked(fake_context(lay), lay, "Base-1")
     assert removed == [["Base-1.1"], ["Base-1"]]

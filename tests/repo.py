@@ -1,0 +1,5 @@
+"""Where the checkout is, for tests that read the repository's own files."""
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
