@@ -14,9 +14,9 @@ import pytest
 
 from org_ovirt_imgbased.units import human
 from tests.lvmhelp import lvs, sh
-from tests.vm import test_install_vm as ks_tests
+from tests.vm import test_install as ks_tests
 from tests.vm.payloads import ROOT
-from tests.vm.test_install_vm import LIVEIMG, assert_blank
+from tests.vm.test_install import LIVEIMG, assert_blank
 
 MiB, GiB = 1 << 20, 1 << 30
 MENU = r"refresh\]: "  # the end of every menu prompt (the prompt itself may wrap)
