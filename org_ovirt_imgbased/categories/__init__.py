@@ -1,1 +1,6 @@
-"""anaconda spoke categories of the addon (found by anaconda in <addon>/categories/)."""
+"""anaconda spoke categories of the addon.
+
+anaconda finds them in ``<addon>/categories/`` (``collect_addon_ui_paths`` in
+pyanaconda/ui/lib/addons.py) and imports every ``.py`` file there, so this directory holds
+category modules and nothing else.
+"""

@@ -2,5 +2,5 @@
 
 anaconda starts it as ``start-module org_ovirt_imgbased.service`` (see
 data/org.fedoraproject.Anaconda.Addons.OvirtImgbased.service).  Everything here only delegates
-to org_ovirt_imgbased.kickstart and org_ovirt_imgbased.install.
+to org_ovirt_imgbased.installer (the kickstart section and the install).
 """

@@ -126,3 +126,10 @@ def test_every_module_below_the_glue_imports():
     assert f"{PKG}.installer.cli" in below_glue and f"{PKG}.tui.screens" in below_glue
     code = "; ".join(f"import {m}" for m in below_glue)
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
+
+
+def test_every_directory_is_a_package():
+    """Each directory has an __init__.py, so packaging (find_packages) ships every module."""
+    missing = [str(d.relative_to(ROOT)) for d in [TOP, *TOP.rglob("*")]
+               if d.is_dir() and d.name != "__pycache__" and not (d / "__init__.py").exists()]
+    assert missing == []

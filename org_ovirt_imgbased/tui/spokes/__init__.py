@@ -1,1 +1,6 @@
-"""anaconda TUI spokes of the addon (found by anaconda in <addon>/tui/spokes/)."""
+"""anaconda TUI spokes of the addon.
+
+anaconda finds them in ``<addon>/tui/spokes/`` (``collect_addon_ui_paths`` in
+pyanaconda/ui/lib/addons.py) and imports every ``.py`` file there (``collect`` in
+pyanaconda/core/util.py), so this directory holds spoke modules and nothing else.
+"""
