@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 # imgbased: developer entry points.  `make demo` and `make check` are the two
 # commands a newcomer needs (see README.md); both set everything up first.
 

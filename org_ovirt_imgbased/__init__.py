@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """imgbased: an image-based host OS manager on LVM thin provisioning, and its anaconda addon.
 
 The package is in tiers; each imports only from the tiers below it:

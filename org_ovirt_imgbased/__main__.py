@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Allow `python -m org_ovirt_imgbased` as a synonym of `imgbase`."""
 
 import sys

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The defaults every tier agrees on: the VG, pool, /boot and config file names and sizes."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The one exception type the library raises for expected failures."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Where imgbased keeps its few files, overridable through the environment (tests, chroots).
 
 Read at call time, not import time, so one process can serve several test set-ups.

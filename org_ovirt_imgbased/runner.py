@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The one place external commands run, and where file changes honour --dry.
 
 Every command is an argument list (never a shell string).  With ``debug``

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Byte sizes: the unit constants, parsing what operators type, printing what they can read."""
 
 from __future__ import annotations

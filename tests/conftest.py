@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Shared pytest set-up: make the checkout importable without installing it."""
 
 import sys

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The one recording fake of the Runner, and a Context around it, for tests that need no real tools.
 
 ``FakeRunner`` is a real ``Runner`` (so dry mode, planning and the file operations behave as in

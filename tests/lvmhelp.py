@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Test helpers for reading real lvm2 state through JSON reports."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Where the checkout is, for tests that read the repository's own files."""
 
 from pathlib import Path

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Stage 1: the debootstrapped, trimmed base tree shared by all image versions (cached)."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Run commands inside a target tree with /proc, /sys and /dev mounted, always unmounting after."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Shared command-line plumbing for the image-tools executables."""
 
 from __future__ import annotations

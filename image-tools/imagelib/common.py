@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Shared plumbing for image-tools: paths, progress lines, the command runner, the build lock."""
 
 from __future__ import annotations

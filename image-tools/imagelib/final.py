@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Stage 2: turn the cached base tree into the v1 or v2 test image (ext4, sparse, cached)."""
 
 from __future__ import annotations

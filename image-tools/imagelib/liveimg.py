@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """liveimg payloads: a squashfs holding LiveOS/rootfs.img, the format anaconda's liveimg reads."""
 
 from __future__ import annotations

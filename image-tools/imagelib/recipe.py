@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The image recipe: package lists, the apt mirror, cache keys and small text transforms (pure)."""
 
 from __future__ import annotations

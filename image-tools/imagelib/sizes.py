@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Size accounting (apparent, allocated, used, squashed) and sparsifying ext4 images."""
 
 from __future__ import annotations

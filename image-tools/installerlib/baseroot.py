@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Stage 1: the live installer's base tree, debootstrapped and with the pinned Python packages (cached)."""
 
 from __future__ import annotations

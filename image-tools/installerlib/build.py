@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Build (or reuse from the cache) the PXE installer: Debian's kernel, the initramfs and the live root."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The installer's initramfs: busybox, the network and root-mount modules, and the recipe's init."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Stage 2: finish a copy of the base tree as the live installer root and pack it as a squashfs."""
 
 from __future__ import annotations
@@ -67,7 +68,8 @@ def compile_python(root: Path) -> None:
 
 def check_imports(root: Path) -> None:
     """Import what imgbase-install needs with the live root's own Python, failing early if one is missing."""
-    mods = "import gi, blivet, pykickstart, simpleline, org_ovirt_imgbased.installer.install, org_ovirt_imgbased.installer.cli"
+    mods = ("import gi, blivet, pykickstart, simpleline, org_ovirt_imgbased.installer.install, "
+            "org_ovirt_imgbased.installer.cli")
     with chroot_mounts(root):
         res = in_chroot(root, ["python3", "-c", mods], check=False)
     if res.returncode != 0:

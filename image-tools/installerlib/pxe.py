@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """A PXE tree for the installer: the iPXE script, the boot files, the kickstart, and a local HTTP server.
 
 qemu's user-mode network serves the tree over its built-in TFTP server, and the guest reaches

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """PXE-install a blank disk in the VM lab, then boot the installed disk (shared by tests and build-installer).
 
 The VM boots from the network only (qemu's iPXE ROM, ``-boot`` network first, no ``-kernel``):

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The installer recipe: its lists, cache directories and cache keys (pure, apart from reading files)."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Boot mode: start a disk image through its own firmware and bootloader (BIOS + GRUB)."""
 
 from __future__ import annotations

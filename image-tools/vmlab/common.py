@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Shared helpers for the VM lab: errors, logging and the cache directory."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """A running qemu process with its serial console captured and searchable."""
 
 from __future__ import annotations

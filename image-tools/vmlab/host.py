@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """A test host on a disk image: install it in the VM lab, then boot it step by step.
 
 Every boot starts qemu on the disk through BIOS + GRUB with a 9p share holding

@@ -1,4 +1,5 @@
 #!/bin/busybox sh
+# SPDX-License-Identifier: GPL-2.0-or-later
 # PID 1 of the VM lab initramfs (busybox).  It loads the modules listed in
 # /modules.order, mounts the host's root read-only over 9p with a tmpfs
 # overlay on top, mounts the read-write shares at their host paths, and hands

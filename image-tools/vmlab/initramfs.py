@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Build the VM lab's tiny initramfs: busybox, a few modules and init.sh.
 
 The archive is cached, keyed by a hash of everything that goes into it, so it

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Fetch Debian's distribution kernel with apt and prepare it for qemu.
 
 The kernel package is downloaded (not installed) and extracted into a cache

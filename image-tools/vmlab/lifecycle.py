@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The end-to-end lifecycle: install -> boot -> update -> boot -> once -> rollback -> gc/check -> power cut.
 
 Shared by `make demo` (readable progress) and tests/e2e (asserts).  Each step

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """qemu plumbing shared by both VM lab modes: binary, accelerator, disks, lock."""
 
 from __future__ import annotations

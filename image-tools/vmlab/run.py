@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Command mode: boot the distribution kernel on the host's root and run one command."""
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Stage 2 of the VM lab guest, run by the host's bash on the overlay root.
 # It finishes the system set-up (module tree, lvm without udev), runs the job
 # written by vm-run, records its exit code in the shared job directory, and

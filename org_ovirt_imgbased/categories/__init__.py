@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """anaconda spoke categories of the addon.
 
 anaconda finds them in ``<addon>/categories/`` (``collect_addon_ui_paths`` in

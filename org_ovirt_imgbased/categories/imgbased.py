@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The hub category of the imgbased spoke: its own box after SYSTEM."""
 
 from __future__ import annotations

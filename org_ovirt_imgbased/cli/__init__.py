@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """`imgbase`: the command line of the layering library (parse, call, print).
 
 Every verb is a thin wrapper around a library function.  Expected failures

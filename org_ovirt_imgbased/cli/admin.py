@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The check, diff and gc verbs of `imgbase` (parsers and thin handlers).
 
 A verb whose report says something failed (a FAILED check, a base gc could not remove)

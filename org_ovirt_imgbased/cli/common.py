@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """What every command-line front-end shares: result shapes, common options, logging, exit status.
 
 ``imgbase`` (cli/) and ``imgbase-install`` (installer/cli.py) both use this, so both keep one

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The layout, base and layer verbs of `imgbase` (parsers and thin handlers)."""
 
 from __future__ import annotations

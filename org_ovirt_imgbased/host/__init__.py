@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The layering library: what runs on an installed host (standard library only).
 
 The top of this package holds the domain model and the operations: the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Reading ``/etc/imgbased.conf``: retention, conflict policy, persist list and pool fill limit.
 
 The file is INI style (configparser, no interpolation, keys case-insensitive)::

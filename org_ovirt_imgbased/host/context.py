@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """What every host operation needs: the runner and where things live.
 
 Its own module, below the operations, so that every operation (and the boot

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """`imgbase diff A [B]`: files added, changed and removed between two layers (or a layer and its base).
 
 Both LVs are mounted read-only: a base (activation skip) is activated with ``-K`` for the

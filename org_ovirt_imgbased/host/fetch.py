@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Fetch a kickstart or a payload named by URL (file://, http://, https:// or a plain path)."""
 
 from __future__ import annotations

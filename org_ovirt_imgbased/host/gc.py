@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Garbage collection of old bases under the retention policy (``[gc] keep``).
 
 The newest ``keep`` bases (natural Base-N order) are kept, and so are, whatever their age,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Hooks: executables called at update events.
 
 Executables in ``/etc/imgbased/hooks.d/`` and ``/usr/lib/imgbased/hooks.d/``

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Payload sources for a base: ext4 image, liveimg squashfs, tarball or directory.
 
 ``open_image`` inspects a payload before anything is created: its kind, the

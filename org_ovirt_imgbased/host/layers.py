@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The layering operations: initialise a layout, add and remove bases and layers.
 
 Every operation runs under the imgbased lock and inside a Transaction, so a

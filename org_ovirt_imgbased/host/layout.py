@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The imgbased layout as read from LVM: the VG, its pool, bases, layers and volumes.
 
 Everything comes from one ``lvs`` call: the VG is the one tagged

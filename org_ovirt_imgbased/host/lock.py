@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """One imgbase operation at a time: an flock on a lock file in /run."""
 
 from __future__ import annotations

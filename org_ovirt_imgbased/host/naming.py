@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Names of bases and layers: ``Base-N`` and ``Base-N.M``.
 
 Parsing, natural ordering (``Base-10`` after ``Base-9``) and choosing the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """`imgbase recover`: finish or undo what an interrupted operation left behind.
 
 Sources of truth: the journals (txn.py) and the ``imgbased:txn=<id>`` tags on

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Transactions: a journal of what an operation created, so failures leave nothing behind.
 
 Before an LV or file is created its name is written to the journal (and

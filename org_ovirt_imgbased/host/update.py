@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """`imgbase update`: new base + layer from an image, configuration carried over, one transaction.
 
 Steps (journaled, so a crash at any of them is undone by `imgbase recover`):

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The installer: lay out a disk and deploy an image as Base-0 + Base-0.1 (pykickstart, blivet).
 
 ``kickstart`` is the ``%addon org_ovirt_imgbased`` section, ``disk`` plans and commits the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Run the target system's own tools in a chroot: grub-install and grub-mkconfig."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """`imgbase-install`: install an imgbased host from a kickstart, or interactively, without anaconda.
 
 It runs the same install functions as the anaconda addon: the %addon

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The installer: lay out a blank disk and deploy a liveimg as Base-0 with the layer Base-0.1.
 
 The same functions serve `imgbase-install` and the anaconda addon's task:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Run the addon's D-Bus service (started by anaconda's start-module)."""
 
 from __future__ import annotations

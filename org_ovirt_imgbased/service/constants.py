@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Where the addon's service lives on D-Bus (see data/org.fedoraproject.Anaconda.Addons.OvirtImgbased.conf)."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The addon's anaconda D-Bus service: keeps the config, reads and writes the kickstart, returns the tasks."""
 
 from __future__ import annotations

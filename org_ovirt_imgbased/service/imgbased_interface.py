@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The D-Bus interface of the addon's service (org.fedoraproject.Anaconda.Addons.OvirtImgbased)."""
 
 # No "from __future__ import annotations" here: dasbus reads the return annotations of D-Bus

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The addon's anaconda task: it calls the same installer function as `imgbase-install`."""
 
 from __future__ import annotations

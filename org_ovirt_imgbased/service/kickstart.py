@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The anaconda kickstart data of %addon org_ovirt_imgbased: delegates to org_ovirt_imgbased.kickstart."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """What the text screens edit: an AddonConfig plus the usable disks, with checked setters and summaries.
 
 No simpleline here.  Every ``set_*``/``*_volume`` method takes what the operator typed and

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The installer's text screens (simpleline, no anaconda): overview, disk, layout, image, volumes, review.
 
 Every screen edits one shared ``InstallerModel``.  A numbered item either acts at once or asks

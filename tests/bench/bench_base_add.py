@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Benchmarks 2 and 3: base add against `dd conv=sparse`, and the pool bytes a base costs.
 
 A realistic 2 GiB ext4 image (random and compressible files, many small

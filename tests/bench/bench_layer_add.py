@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Benchmark 1: `imgbase layer --add` on bases of 1, 10 and 50 GiB, and where its time goes.
 
 The bases are made with `imgbase base --add --size NG DIR` (mkfs.ext4 -d of a

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Benchmark 4: `imgbase layout` with 100 LVs (10 bases x 9 layers), against a bare lvs call.
 
 The LVs are made directly with lvcreate (through one `lvm` shell process, so

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """What the benchmarks need from the machine: timed commands, lvm reports, the scratch disk, imgbase.
 
 Everything here runs real commands as root inside the VM lab (device-mapper

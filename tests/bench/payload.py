@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Benchmark payloads: a small tree for the layer bases and a realistic ext4 image for base add."""
 
 from __future__ import annotations

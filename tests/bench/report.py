@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Pure helpers for the benchmark report: number formats, ratios, tables and goals (no I/O)."""
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Run the imgbased benchmarks in the VM lab and print figures, ratios and goals (`make bench`).
 
 Needs root, device-mapper and a scratch disk it may wipe (default /dev/vdb, the

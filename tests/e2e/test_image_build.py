@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """End-to-end checks of the test OS images: contents of v1 and v2 and the liveimg.
 
 The images come from image-tools/build-image (cached outside the repo, so this is quick after

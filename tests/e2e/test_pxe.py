@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """End to end: a blank disk PXE-boots, installs unattended from kickstarts/pxe-auto.ks, then boots Base-0.1.
 
 The VM has no -kernel: qemu's iPXE ROM loads boot.ipxe, the kernel and the initramfs from

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The generated man page and bash completion match the CLI, and `make install` lays files out."""
 
 from __future__ import annotations

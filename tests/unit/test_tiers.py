@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The package's tiers: stdlib-only host and CLI, imports only downwards, and no import cycle.
 
 Tiers, bottom up: the shared base (the package's top-level modules), host/, cli/, installer/,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Byte sizes: parsing what operators type and the one formatter."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Shared set-up for VM tests that need a /boot partition and grubenv."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """VM tier fixtures: real lvm2 on loop devices and scratch virtio disks.
 
 These tests need device-mapper, which the CI hosts lack: `make check-vm`

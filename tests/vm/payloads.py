@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Build small test payloads (ext4 image, liveimg, tarball, directory) and run imgbase."""
 
 from __future__ import annotations

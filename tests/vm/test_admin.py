@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """gc, check and diff on a real thinpool, with boot entries in a scratch /boot."""
 
 from __future__ import annotations

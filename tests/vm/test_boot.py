@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Boot entries on a real thinpool with a separate /boot filesystem: add, remove, default, once, confirm."""
 
 from __future__ import annotations

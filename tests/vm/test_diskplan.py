@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """VM tests of the installer's disk plan: blivet commits on a real scratch disk with real lvm2.
 
 The target is a whole virtio disk (blivet does not take loop devices as

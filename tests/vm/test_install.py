@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """`imgbase-install --ks` onto a blank virtio disk, with real blivet, lvm2 and GRUB."""
 
 from __future__ import annotations

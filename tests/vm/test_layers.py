@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The layering verbs on a real thinpool: layout, base and layer, with their JSON and LV attributes."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Smoke test of the VM lab: a real thinpool, thin LV and thin snapshot."""
 
 from __future__ import annotations

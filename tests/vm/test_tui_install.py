@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """`imgbase-install --interactive` driven through a real pty, as an operator would, onto a blank virtio disk."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """`imgbase update` on a real thinpool: /etc carried over, data volumes untouched, crash-safe."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Boot entries: a BLS entry, kernel and initrd per layer, the grubenv default, tries and rollback.
 
 This package's API is what ``entries`` offers (install and remove a layer's

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Boot Loader Specification Type #1 entries: render, parse, name and list them.
 
 File names and ids

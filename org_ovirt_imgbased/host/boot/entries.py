@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Boot entries per layer: install and remove them, choose the default, tries and rollback.
 
 Every function takes ``boot_dir`` (default /boot) and, where grubenv is involved, an optional

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The platform's GRUB configuration: does its grub read BLS entries itself (blscfg)?
 
 Fedora/RHEL grub (rhboot's patches) has the ``blscfg`` command: grub.cfg calls it at boot

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The GRUB environment block: ``saved_entry``, ``next_entry`` and our pending-try marker.
 
 The file is ``<boot>/grub2/grubenv`` (Fedora, RHEL) or ``<boot>/grub/grubenv`` (Debian),

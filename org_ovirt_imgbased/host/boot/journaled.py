@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Glue between layer operations and the boot entries: install, remove, make default.
 
 Adding a layer copies its own kernel and initrd to /boot/<layer>/ and writes

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Find the kernel and initrd inside a layer's mounted root, and check /boot's free space.
 
 A layer boots its own kernel: ``<root>/boot/vmlinuz-<kver>`` with ``initrd.img-<kver>``

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """`imgbase check`: is the layout healthy?  Storage, thin usage, boot entries and mounts.
 
 Every check gives a Finding: OK, WARNING or FAILED with a one-line reason that says what is

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The boot group of `imgbase check`: entries, default, next boot and orphans (plus its reader)."""
 
 from __future__ import annotations

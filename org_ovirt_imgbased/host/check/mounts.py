@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The mounts group of `imgbase check`: / is a layer with discard, /var and data volumes mounted."""
 
 from __future__ import annotations

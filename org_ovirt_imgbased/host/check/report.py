@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The result model of `imgbase check`: findings (OK, WARNING, FAILED) and the report."""
 
 from __future__ import annotations

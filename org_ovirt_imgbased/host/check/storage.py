@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The storage, thin and transaction groups of `imgbase check`.
 
 Every check gives a Finding: OK, WARNING or FAILED with a one-line reason that says what is

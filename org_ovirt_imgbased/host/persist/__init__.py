@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Configuration persistence for ``imgbase update``: the three-way /etc merge and the persist list.
 
 ``merge`` plans the /etc merge against the old image's factory copy,

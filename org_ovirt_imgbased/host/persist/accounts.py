@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Record-level three-way merge of passwd, group, shadow and gshadow during an update.
 
 The three sides are the old image's factory copy (base), the old layer's /etc (local) and the

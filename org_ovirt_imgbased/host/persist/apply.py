@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Carrying out a planned configuration migration (see persist.py for the rules).
 
 Order: re-own the new layer's files through the account ID maps (only the new image's files

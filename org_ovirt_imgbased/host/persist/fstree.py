@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """File-tree primitives for the /etc merge: lstat nodes, comparison, and metadata-keeping copies.
 
 Nothing here follows a symlink: entries are examined with lstat, symlinks are compared by

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The persist list: extra paths or globs (``[persist] paths`` in imgbased.conf) copied verbatim.
 
 Each match in the old layer replaces the same path in the new layer, recursively for a

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The three-way /etc merge of ``imgbase update`` (the persist list is in listed_paths.py).
 
 Three trees take part:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The /etc merge report: what an update carries, deletes, skips, and where both sides changed.
 
 It is printed before the new layer becomes the default (and by ``update --dry-run``) and saved

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Filesystem chores on LVs: check, fresh UUID, read the UUID."""
 
 from __future__ import annotations

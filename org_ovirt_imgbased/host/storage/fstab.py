@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The root line of a layer's /etc/fstab.
 
 Every layer is its own root, so its fstab must name its own LV for /.  The

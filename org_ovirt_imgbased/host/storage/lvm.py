@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """VG, thinpool and thin LV operations through the lvm2 command line.
 
 Reads use ``--reportformat json`` with byte units, so nothing depends on

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Mounts: reading /proc/self/mountinfo, and temporary mounts that are always undone.
 
 ``read_mountinfo`` tells which device is mounted where, with which options;

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The space guard: refuse work that would drive the thin pool towards full.
 
 A full thin pool stalls I/O and then corrupts filesystems, so every

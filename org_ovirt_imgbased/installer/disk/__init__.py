@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The installer's disk layout: /boot, a PV, the VG, the thin pool and the data volumes.
 
 ``model`` is the plain data (request, sizes, committed result, fstab lines; no blivet),

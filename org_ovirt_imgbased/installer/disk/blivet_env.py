@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Everything imgbased does to libblockdev and blivet before and as they load, in one place.
 
 Import this module before blivet (``disk/plan.py`` does, first).

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Committing a disk plan: blivet's do_it, the boot flag, imgbased tags, and undo on failure."""
 
 from __future__ import annotations

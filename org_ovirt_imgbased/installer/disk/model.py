@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The installer's disk layout as plain data: request, validation, sizes, result, fstab.
 
 Nothing here needs blivet; sizes are plain integers (bytes).  The thin pool

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The installer's disk plan, built with blivet: partitions, PV, VG, thin pool, data volumes.
 
 ``plan_layout`` builds the blivet device tree changes without touching the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The ``%addon org_ovirt_imgbased`` kickstart section, for anaconda and for ``imgbase-install``.
 
 Acyclic, bottom up: ``values`` (the value rules: sizes, names, paths, URLs), ``config`` (the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The ``%addon org_ovirt_imgbased`` kickstart section: parse, validate, write back.
 
 Syntax (one header line, then body lines, then ``%end``)::

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The payload of an imgbased install: --liveimg on the %addon line or the liveimg command, nothing else.
 
 ``resolve_payload`` works on any pykickstart handler (the full one of ``parse_kickstart``, or the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Reading the ``%addon org_ovirt_imgbased`` section: line by line for anaconda, or a whole kickstart.
 
 ``SectionReader`` turns the header and body lines into an ``AddonConfig`` (anaconda's

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Checks for the values of the %addon org_ovirt_imgbased section, shared by the kickstart and the TUI.
 
 Every check takes the text an operator wrote and either returns the normalised

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """anaconda TUI spokes of the addon.
 
 anaconda finds them in ``<addon>/tui/spokes/`` (``collect_addon_ui_paths`` in

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The anaconda text spoke: the standalone overview (HubMixin) on anaconda's NormalTUISpoke."""
 
 from __future__ import annotations

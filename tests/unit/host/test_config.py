@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Tests for reading /etc/imgbased.conf: defaults, valid values and every refused value."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Tree comparison of `imgbase diff` on temporary trees (the LV mounting is covered in the VM tier)."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Retention planning: keep the newest N, the booted, default, next-boot and pinned bases."""
 
 from __future__ import annotations

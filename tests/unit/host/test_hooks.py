@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Hooks: order, /etc overriding /usr/lib, pre-hook veto, post-hook warnings."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Payload inspection without mounting: squashfs superblock checks, ext4 geometry, os-release identity."""
 
 from __future__ import annotations

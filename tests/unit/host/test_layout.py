@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The layout model from an lvs listing: JSON form, tree text, current/newest marks (no LVM needed)."""
 
 from __future__ import annotations

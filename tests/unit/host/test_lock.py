@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The imgbased lock: re-entrant in one process, a clear failure against another."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Base-N / Base-N.M names: parsing, refusal of anything else, natural order, next names."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The benchmarks' pure helpers: formats, ratios, tables, goals, parsers and the refusal without dm."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Host tests of the VM lab's console reader: a marker matches only once its whole line has arrived."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Fast host tests of image-tools: recipe parsing and hashing, argument errors, liveimg layout."""
 
 from __future__ import annotations

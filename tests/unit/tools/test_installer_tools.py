@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Fast host tests of the PXE installer tools: iPXE script, kickstart pointing, PXE tree, HTTP server, keys."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The installer's text screens: each screen driven directly, and the whole App driven by scripted input."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """BLS entries: rendering, parsing others' entries, id ordering under blscfg, and 42_imgbased."""
 
 from __future__ import annotations

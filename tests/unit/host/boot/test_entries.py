@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Kernel discovery in image roots, installing and removing layer boot files on scratch /boot trees."""
 
 from __future__ import annotations

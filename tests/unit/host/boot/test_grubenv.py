@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """grubenv through grub-editenv: default, once, try, confirm, rollback, list; grub.cfg regeneration."""
 
 from __future__ import annotations

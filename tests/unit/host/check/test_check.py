@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The pure check groups of `imgbase check` on fake layouts, scratch /boot trees and mountinfo text."""
 
 from __future__ import annotations

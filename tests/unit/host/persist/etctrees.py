@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Helpers for the /etc merge tests: two image roots laid out from small file maps."""
 
 from __future__ import annotations

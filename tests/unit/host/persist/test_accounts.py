@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Tests for the record-level merge of passwd, group, shadow and gshadow."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Careful file access of the /etc merge: atomic replacement, whole writes, no symlink followed."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Tests for the persist list, dry runs and plans that change nothing."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Tests for the three-way /etc merge and the merge report, on temporary trees."""
 
 from __future__ import annotations

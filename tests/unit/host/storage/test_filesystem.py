@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """When a layer's new UUID can skip the full e2fsck."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The per-layer root line of fstab."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Host tests of the installer's disk plan: blivet plans on sparse disk image files, never committed.
 
 A regular file is planned as blivet's DiskFile, so nothing here needs root,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The %addon org_ovirt_imgbased section: round trips, every bad input with its line, ksvalidator on kickstarts/."""
 
 from __future__ import annotations
