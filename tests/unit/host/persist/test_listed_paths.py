@@ -19,18 +19,11 @@ from tests.unit.host.persist.etctrees import (
     V2,
     actions,
     make_image,
-    make_layers,
     put,
     root_only,
     run,
     snapshot,
 )
-
-
-@pytest.fixture
-def layers(tmp_path):
-    """An old layer from V1 and a new one from V2."""
-    return make_layers(tmp_path)
 
 
 def test_dry_runner_changes_nothing(layers):

@@ -21,17 +21,10 @@ from tests.unit.host.persist.etctrees import (
     WANTS,
     actions,
     make_image,
-    make_layers,
     put,
     root_only,
     run,
 )
-
-
-@pytest.fixture
-def layers(tmp_path):
-    """An old layer from V1 and a new one from V2."""
-    return make_layers(tmp_path)
 
 
 def test_changed_added_deleted_and_untouched(layers):
