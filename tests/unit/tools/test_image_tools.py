@@ -310,6 +310,14 @@ def test_every_tool_has_help(name):
     assert res.returncode == 0 and name in res.stdout
 
 
+@pytest.mark.parametrize("name", ["build-image", "build-installer", "make-liveimg", "sparsify", "size-report"])
+def test_help_starts_with_the_description(name):
+    """The description --help shows is the tool's own docstring, not an import line."""
+    res = tool(name, "--help")
+    description = res.stdout.split("\n\n", 1)[1]
+    assert res.returncode == 0 and description.startswith(f"{name}:") and "__future__" not in res.stdout
+
+
 @pytest.mark.parametrize("args", [[], ["--version", "3"], ["--version", "1", "--comp", "rar"]])
 def test_build_image_argument_errors(args):
     """Bad arguments exit 2 with argparse's message, before anything is built."""
