@@ -82,7 +82,7 @@ class Runner:
         log.debug("run: %s", shlex.join(argv))
         full_env = {**os.environ, **COMMAND_ENV, **(env or {})}
         try:
-            proc = subprocess.run(argv, input=input, env=full_env, text=True,
+            proc = subprocess.run(argv, input=input, env=full_env, text=True, errors="replace",
                                   capture_output=capture, check=False)
         except FileNotFoundError:
             raise ImgbaseError(f"{argv[0]} is not installed; install the package that provides it") \

@@ -5,15 +5,34 @@ from __future__ import annotations
 
 import shutil
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
 
+from org_ovirt_imgbased import paths
 from org_ovirt_imgbased.errors import ImgbaseError
 
 CHUNK = 1 << 20
+#: The schemes imgbased downloads from; everything else is refused before any request.
+REMOTE_SCHEMES = ("http", "https")
+
+
+class _SameSchemeRedirects(urllib.request.HTTPRedirectHandler):
+    """Follow a redirect only to the same scheme: never https to http, never to ftp or file."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        """Refuse a redirect that changes the scheme, in one line naming both URLs."""
+        old, new = urllib.parse.urlsplit(req.full_url).scheme, urllib.parse.urlsplit(newurl).scheme
+        if new != old:
+            raise ImgbaseError(f"{req.full_url} redirects to {newurl}, another scheme ({old} to {new}); "
+                               "refused: give the final URL")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+_OPENER = urllib.request.build_opener(_SameSchemeRedirects)
 
 
 def local_path(url: str) -> Path | None:
@@ -32,13 +51,13 @@ def fetch(url: str, workdir: Path, progress: bool = False) -> Path:
             raise ImgbaseError(f"{url}: no such file")
         return path
     scheme = urllib.parse.urlparse(url).scheme
-    if scheme not in ("http", "https"):
+    if scheme not in REMOTE_SCHEMES:
         raise ImgbaseError(f"{url}: unsupported URL scheme {scheme!r}; use http://, https:// or file://")
     name = Path(urllib.parse.urlparse(url).path).name or "download"
     workdir.mkdir(parents=True, exist_ok=True)
     target = workdir / name
     try:
-        with urllib.request.urlopen(url, timeout=60) as response, open(target, "wb") as out:
+        with _OPENER.open(url, timeout=60) as response, open(target, "wb") as out:
             _copy(response, out, int(response.headers.get("Content-Length") or 0), progress, name)
     except (urllib.error.URLError, OSError) as exc:
         target.unlink(missing_ok=True)
@@ -59,16 +78,37 @@ def _copy(src, dst, total: int, progress: bool, name: str) -> None:
             print(f"downloading {name}: {done >> 20} MiB{pct}", file=sys.stderr, flush=True)
 
 
+def read_text_file(path: Path, what: str = "file", shown: str | None = None) -> str:
+    """Read a UTF-8 text file; one that is not UTF-8 is a one-line error naming the first bad byte.
+
+    shown replaces the path in messages (the URL a download came from).
+    """
+    shown = shown or str(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ImgbaseError(f"cannot read {what} {shown}: {exc.strerror}") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ImgbaseError(f"{what} {shown} is not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset "
+                           f"{exc.start}); save it as UTF-8") from None
+
+
 def fetch_text(url: str) -> str:
     """Read a small text file (a kickstart) from url."""
     path = local_path(url)
     if path is not None:
-        try:
-            return path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ImgbaseError(f"cannot read {path}: {exc.strerror}") from None
-    tmp = Path("/run/imgbased") / "ks"
+        return read_text_file(path, "kickstart")
+    tmp = Path(tempfile.mkdtemp(prefix="ks-", dir=_scratch()))
     try:
-        return fetch(url, tmp).read_text(encoding="utf-8")
+        return read_text_file(fetch(url, tmp), "kickstart", shown=url)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _scratch() -> Path:
+    """The runtime directory for downloads of small files (made if missing)."""
+    path = paths.run_dir()
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -14,6 +14,7 @@ import contextlib
 import hashlib
 import os
 import re
+import stat
 import struct
 import sys
 import tarfile
@@ -21,7 +22,7 @@ import threading
 from collections.abc import Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from org_ovirt_imgbased.errors import ImgbaseError
 from org_ovirt_imgbased.host.storage.filesystem import fsck
@@ -32,6 +33,8 @@ from org_ovirt_imgbased.units import MiB
 SQUASHFS_MAGIC = b"hsqs"
 LIVE_ROOTFS = "LiveOS/rootfs.img"
 OS_RELEASE = ("usr/lib/os-release", "etc/os-release")
+#: ext4 block sizes run from 1 KiB (log 0) to 64 KiB (log 6).
+MAX_LOG_BLOCK_SIZE = 6
 
 
 @dataclass
@@ -44,6 +47,8 @@ class Payload:
     used: int  # bytes the payload will occupy in the pool
     identity: str | None
     digest: str | Future | None  # the image file's sha256, or its computation still running
+    origin: Path | None = None  # the image file that was checked and hashed
+    origin_stat: tuple | None = None  # what it was then (device, inode, size, mtime, ctime)
 
     @property
     def sha256(self) -> str | None:
@@ -54,6 +59,22 @@ class Payload:
             return self.digest.result()
         except OSError as exc:
             raise ImgbaseError(f"cannot read {self.source} to hash it: {exc.strerror}") from None
+
+
+    def check_unchanged(self) -> None:
+        """Refuse if the image file changed since it was checked (the tools read it by path)."""
+        if self.origin is not None and _file_identity(self.origin) != self.origin_stat:
+            raise ImgbaseError(f"{self.origin} changed while it was being installed; "
+                               "nothing is kept, try again with a file nobody writes to")
+
+
+def _file_identity(path: Path) -> tuple | None:
+    """What changes when a file is replaced or written: device, inode, size, mtime, ctime."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def sha256_of(path: Path) -> str:
@@ -113,10 +134,14 @@ def ext4_geometry(path: Path) -> tuple[int, int] | None:
     if len(sb) < 1024 or struct.unpack_from("<H", sb, 0x38)[0] != 0xEF53:
         return None
     blocks, free = struct.unpack_from("<I", sb, 0x4)[0], struct.unpack_from("<I", sb, 0xC)[0]
-    block_size = 1024 << struct.unpack_from("<I", sb, 0x18)[0]
+    log_block_size = struct.unpack_from("<I", sb, 0x18)[0]
     if struct.unpack_from("<I", sb, 0x60)[0] & 0x80:  # 64bit feature: high words
         blocks |= struct.unpack_from("<I", sb, 0x150)[0] << 32
         free |= struct.unpack_from("<I", sb, 0x158)[0] << 32
+    if log_block_size > MAX_LOG_BLOCK_SIZE or not 0 <= free <= blocks or blocks == 0:
+        raise ImgbaseError(f"{path} has a damaged ext4 superblock ({blocks} blocks, {free} free, "
+                           f"block size 1 KiB << {log_block_size}); rebuild or download the image again")
+    block_size = 1024 << log_block_size
     return blocks * block_size, (blocks - free) * block_size
 
 
@@ -163,13 +188,23 @@ def _tar_payload(path: Path, digest: str | None) -> Payload:
         with tarfile.open(path) as tar:
             for member in tar:
                 total += member.size + 4096
-                if member.isfile() and member.name.lstrip("./") in OS_RELEASE:
+                if member.isfile() and _member_path(member.name) in OS_RELEASE:
                     data = tar.extractfile(member)
                     ident = ident or (parse_os_release(data.read().decode("utf-8", "replace"))
                                       if data else None)
     except (tarfile.TarError, OSError, EOFError) as exc:
         raise ImgbaseError(f"{path} is not a readable tarball: {exc}") from None
+    if total == 0:
+        raise ImgbaseError(f"{path} holds no files (an empty tarball, or only zeros); it is not an image")
     return Payload(path, "tar", suggested_size(total), total, ident, digest)
+
+
+def _member_path(name: str) -> str | None:
+    """A tar member's path relative to the target, or None for one tar would not extract there."""
+    parts = PurePosixPath(name.lstrip("/")).parts
+    if ".." in parts:
+        return None
+    return "/".join(p for p in parts if p != ".")
 
 
 def _dir_payload(path: Path) -> Payload:
@@ -199,13 +234,21 @@ def suggested_size(used: int) -> int:
 def open_image(runner: Runner, path: Path, checksum: str | None = None) -> Iterator[Payload]:
     """Inspect and verify a payload; a liveimg stays mounted while the context is open."""
     path = Path(path)
-    if not path.exists():
-        raise ImgbaseError(f"image {path} does not exist")
-    if path.is_dir():
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        raise ImgbaseError(f"image {path} does not exist") from None
+    if stat.S_ISDIR(mode) and path.resolve() == Path("/"):
+        raise ImgbaseError("/ is the running system, not an image; give an image file or an image's tree")
+    if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
+        raise ImgbaseError(f"image {path} is not a regular file or a directory (a device, FIFO or socket "
+                           "cannot be an image)")
+    if stat.S_ISDIR(mode):
         if checksum:
             raise ImgbaseError("--checksum applies to image files, not to a directory")
         yield _dir_payload(path)
         return
+    before = _file_identity(path)
     if checksum:
         digest: str | Future = sha256_of(path)
         if digest != parse_checksum(checksum):
@@ -217,13 +260,20 @@ def open_image(runner: Runner, path: Path, checksum: str | None = None) -> Itera
         head = f.read(4)
     if head == SQUASHFS_MAGIC:
         with _liveimg_rootfs(runner, path) as rootfs:
-            yield _inspect_ext4(runner, rootfs, path, digest)
+            yield _guarded(_inspect_ext4(runner, rootfs, path, digest), path, before)
     elif ext4_geometry(path):
-        yield _inspect_ext4(runner, path, path, digest)
+        yield _guarded(_inspect_ext4(runner, path, path, digest), path, before)
     elif tarfile.is_tarfile(path):
-        yield _tar_payload(path, digest)
+        yield _guarded(_tar_payload(path, digest), path, before)
     else:
         raise ImgbaseError(f"{path} is not an ext4 image, a liveimg squashfs, a tarball or a directory")
+
+
+def _guarded(payload: Payload, path: Path, before: tuple | None) -> Payload:
+    """Remember which file was checked, so fill can refuse one that changed meanwhile."""
+    payload.origin, payload.origin_stat = path, before
+    payload.check_unchanged()
+    return payload
 
 
 def check_squashfs(path: Path) -> None:
@@ -267,3 +317,4 @@ def fill(runner: Runner, payload: Payload, device: str, size: int) -> None:
         with mounted(runner, device, "discard") as mnt:
             runner.run(["tar", "--xattrs", "--xattrs-include=*", "--acls", "--numeric-owner",
                         "-xpf", str(payload.source), "-C", str(mnt)])
+    payload.check_unchanged()

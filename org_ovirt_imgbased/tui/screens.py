@@ -210,7 +210,7 @@ class PayloadScreen(FormScreen):
         """The image and the checksum."""
         cfg = self.model.config
         container.add(TextWidget(f"Image: {cfg.liveimg_url or 'not chosen'}"), lambda _d: self.ask(
-            "Image URL (http, https, ftp, file) or absolute path", self.model.set_payload))
+            "Image URL (http, https, file) or absolute path", self.model.set_payload))
         container.add(TextWidget(f"Checksum: {cfg.checksum or 'none'}"), lambda _d: self.ask(
             "sha256 of the image (sha256:HEX or 64 hex digits), or 'none'", self.model.set_checksum))
 

@@ -26,3 +26,18 @@ def test_parse_size_refuses(bad):
 def test_human():
     """Byte counts render with binary units."""
     assert (human(512), human(1536), human(3 << 30)) == ("512 B", "1.5 KiB", "3.0 GiB")
+
+
+@pytest.mark.parametrize("text", ["9" * 400, "1" + "0" * 25, "99999999999T"])
+def test_oversized_numbers_are_one_line_errors(text):
+    """Numbers no disk can hold are refused with a short one-line message, never an OverflowError."""
+    with pytest.raises(ImgbaseError) as err:
+        parse_size(text)
+    assert "bad size" in str(err.value) and len(str(err.value)) < 160 and "\n" not in str(err.value)
+
+
+def test_sizes_are_exact():
+    """No float rounding: large and fractional sizes come out to the byte."""
+    assert parse_size("1.1T") == (11 << 40) // 10
+    assert parse_size("8388607.5TiB") == (16777215 << 40) // 2
+    assert human(1536, exact=True) == "1.5 KiB" and human(16 * (1 << 30) - 1, exact=True) == "15.99 GiB"

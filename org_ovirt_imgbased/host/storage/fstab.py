@@ -46,7 +46,7 @@ def retarget(runner: Runner, root: Path, vg: str, layer: str, extra: list[str] =
     """Point the fstab of the layer mounted at root at that layer (plus extra lines)."""
     path = root / "etc/fstab"
     try:
-        text = path.read_text()
+        text = path.read_bytes().decode("utf-8", "surrogateescape")  # any bytes survive unchanged
     except FileNotFoundError:
         text = ""
-    runner.write_file(path, with_root(text, vg, layer, list(extra)))
+    runner.write_file(path, with_root(text, vg, layer, list(extra)).encode("utf-8", "surrogateescape"))

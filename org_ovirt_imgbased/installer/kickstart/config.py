@@ -26,7 +26,7 @@ Header options (each at most once):
     the virtual size of each Base LV (default: chosen by the installer from the image).
 ``--liveimg``, ``--checksum``
     the payload: a liveimg (squashfs with ``LiveOS/rootfs.img``, or an ext4 image) as an
-    http(s)/ftp/file URL or an absolute path, and its ``sha256:HEX`` (bare hex is accepted).
+    http(s) or file URL or an absolute path, and its ``sha256:HEX`` (bare hex is accepted).
     Without ``--liveimg`` the standard ``liveimg --url=URL [--checksum=HEX]`` command of the
     same kickstart is used.  Any other payload command (``url``, ``ostreesetup``, ``cdrom``...)
     is an error: imgbased needs a whole-filesystem image.

@@ -26,6 +26,7 @@ from pykickstart.sections import NullSection, Section
 from pykickstart.version import DEFAULT_VERSION, makeVersion
 
 from org_ovirt_imgbased.errors import ImgbaseError
+from org_ovirt_imgbased.host.fetch import read_text_file
 from org_ovirt_imgbased.installer.disk.model import lv_name_for
 from org_ovirt_imgbased.installer.kickstart import values as kv
 from org_ovirt_imgbased.installer.kickstart.config import ADDON_NAME, AddonConfig, KickstartLineError
@@ -244,10 +245,7 @@ def _load(source: str | os.PathLike, name: str | None) -> tuple[str, str, Path |
     if isinstance(source, str) and "\n" in source:
         return source, name or "kickstart", None
     path = Path(source)
-    try:
-        return path.read_text(encoding="utf-8"), name or path.name, path
-    except OSError as exc:
-        raise ImgbaseError(f"cannot read kickstart {path}: {exc.strerror}") from None
+    return read_text_file(path, "kickstart"), name or path.name, path
 
 
 def parse_kickstart(text_or_path: str | os.PathLike, *, name: str | None = None,
@@ -275,6 +273,9 @@ def parse_kickstart(text_or_path: str | os.PathLike, *, name: str | None = None,
             raise
         except KickstartError as exc:
             raise KickstartLineError(exc.lineno, _one_line(exc.message), name) from None
+        except UnicodeDecodeError as exc:  # an %include'd file that is not UTF-8
+            raise ImgbaseError(f"{name}: an included file is not UTF-8 text ({exc.reason}); "
+                               "save it as UTF-8") from None
     notes = [_one_line(str(w.message)) for w in caught if issubclass(w.category, UserWarning)]
     if section.config is None:
         raise ImgbaseError(f"{name} has no %addon {ADDON_NAME} section; add one (see kickstarts/pxe-auto.ks)")

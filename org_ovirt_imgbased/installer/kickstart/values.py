@@ -21,12 +21,14 @@ from urllib.parse import urlsplit
 
 from org_ovirt_imgbased.errors import ImgbaseError
 from org_ovirt_imgbased.host import image
+from org_ovirt_imgbased.host.fetch import REMOTE_SCHEMES
 from org_ovirt_imgbased.host.storage import lvm
 from org_ovirt_imgbased.units import GiB, MiB, TiB, parse_size
 
 MIN_BOOT_SIZE = 256 * MiB
 MIN_VOLUME_SIZE = 32 * MiB
-LIVEIMG_SCHEMES = ("http", "https", "ftp", "file")
+#: What a liveimg URL may use: what the fetcher downloads from, and local files.
+LIVEIMG_SCHEMES = (*REMOTE_SCHEMES, "file")
 # Parts of the tree that the image (or the kernel) owns: never a separate data volume.
 IMAGE_OWNED = ("/usr", "/etc", "/boot", "/proc", "/sys", "/dev", "/run", "/bin", "/sbin", "/lib", "/lib64")
 _DISK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:+-]*$")
@@ -116,15 +118,17 @@ def parse_checksum(text: str) -> str:
 
 
 def check_liveimg_url(text: str) -> str:
-    """Return text if it is an http(s)/ftp/file URL or an absolute path of a liveimg payload."""
+    """Return text if it is an http(s)/file URL or an absolute path of a liveimg payload."""
     if not text or any(ch.isspace() for ch in text):
         raise ValueError(f"payload {text!r} must be a URL or an absolute path without spaces")
     if text.startswith("/"):
         return _check_abs_path(text, "payload path")
     parts = urlsplit(text)
     if parts.scheme not in LIVEIMG_SCHEMES:
-        raise ValueError(f"payload {text!r} is not a liveimg URL: use http://, https://, ftp://, "
+        raise ValueError(f"payload {text!r} is not a liveimg URL: use http://, https://, "
                          "file:/// or an absolute path")
+    if parts.scheme == "file" and parts.netloc not in ("", "localhost"):
+        raise ValueError(f"payload {text!r} names a host in a file URL; use file:///path/to/image")
     if parts.scheme == "file" and not parts.path.startswith("/"):
         raise ValueError(f"payload {text!r} needs an absolute path: file:///path/to/image")
     if parts.scheme != "file" and not parts.netloc:

@@ -212,7 +212,7 @@ def test_walk_every_screen_and_confirm(monkeypatch, capsys):
         "x",                                       # not a choice on the overview (re-prompt)
         "1", "9", "1",                             # disk: wrong number, then vda
         "2", "3", "tiny", "2GiB", "4", "12G", "c",  # layout: bad /boot, then 2 GiB; pool 12 GiB
-        "3", "1", "ftp:/nohost", URL, "2", "sha256:xyz", f"sha256:{HEX}", "c",  # image
+        "3", "1", "http:/nohost", URL, "2", "sha256:xyz", f"sha256:{HEX}", "c",  # image
         "4", "a", "/ 1G", "/var 4GiB", "a", "/home 1G", "2", "remove", "c",     # volumes
         "r",                                       # refresh the overview
         "c", "no", "yes",                          # review: a wrong word, then confirm

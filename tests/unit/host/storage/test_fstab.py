@@ -31,3 +31,11 @@ def test_commented_root_line_is_left_alone():
     """A commented-out / line is not treated as the root line."""
     out = fstab.with_root("#/dev/x / ext4 defaults 0 1\n", "VG", "Base-0.1")
     assert "#/dev/x / ext4 defaults 0 1" in out and "/dev/VG/Base-0.1 / ext4" in out
+
+
+def test_bytes_that_are_not_utf8_survive_retargeting(tmp_path):
+    """A fstab with a Latin-1 comment is retargeted with every other byte unchanged."""
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc/fstab").write_bytes(b"# caf\xe9\n/dev/VG/Base-0.1 / ext4 defaults,discard 0 1\n")
+    fstab.retarget(Runner(), tmp_path, "VG", "Base-1.1")
+    assert (tmp_path / "etc/fstab").read_bytes() == b"# caf\xe9\n/dev/VG/Base-1.1 / ext4 defaults,discard 0 1\n"

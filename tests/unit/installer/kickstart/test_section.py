@@ -176,6 +176,8 @@ def test_check_rejects_a_config_made_in_code():
     (ks("--checksum=sha256:" + HEX), 2, "--checksum needs --liveimg"),
     (ks("--liveimg=nfs:server:/x.img", before=""), 1, "not a liveimg URL"),
     (ks("--liveimg=images/x.img", before=""), 1, "not a liveimg URL"),
+    (ks("--liveimg=ftp://e.com/x.img", before=""), 1, "not a liveimg URL: use http://, https://, file:///"),
+    (ks("--liveimg=file://server/x.img", before=""), 1, "names a host in a file URL"),
     (ks("", "volume /var 5GiB\nvolume /var 6GiB\n"), 4, "duplicate volume /var (first on line 3)"),
     (ks("", "volume /var/log 1G\nvolume /var_log 1G\n"), 4, "LV name var_log, already used by /var/log"),
     (ks("--pool=data", "volume /data 1G\n"), 3, "already used by the pool data"),
@@ -262,3 +264,11 @@ def test_interactive_defaults_leave_disk_and_image_open():
     cfg = read_section((KICKSTARTS / "interactive.ks").read_text())
     assert cfg.disk is None and cfg.liveimg_url is None
     assert ("/var", 5 * GiB) in cfg.volumes
+
+
+def test_a_kickstart_that_is_not_utf8_is_one_line(tmp_path):
+    """A Latin-1 kickstart file is refused in one line naming the byte, not an internal error."""
+    path = tmp_path / "latin1.ks"
+    path.write_bytes(("# caf\xe9\n" + ks("--disk=vda")).encode("latin-1"))
+    with pytest.raises(ImgbaseError, match="is not UTF-8 text \\(byte 0xe9 at offset 5\\)"):
+        parse_kickstart(path)

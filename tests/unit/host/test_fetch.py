@@ -1,0 +1,76 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Downloads: same-scheme redirects only, UTF-8 kickstarts, one-line errors (server on the loopback)."""
+
+from __future__ import annotations
+
+import http.server
+import threading
+
+import pytest
+
+from org_ovirt_imgbased.errors import ImgbaseError
+from org_ovirt_imgbased.host import fetch
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    """/file serves bytes; /to-ftp and /to-file redirect to other schemes; /to-file-ok to /file."""
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        """Answer one request."""
+        targets = {"/to-ftp": "ftp://127.0.0.1:1/image", "/to-file": "file:///etc/passwd", "/to-same": "/file"}
+        if self.path in targets:
+            self.send_response(302)
+            self.send_header("Location", targets[self.path])
+            self.end_headers()
+            return
+        body = {"/file": b"payload bytes", "/latin1.ks": "rootpw caf\xe9\n".encode("latin-1")}.get(self.path)
+        self.send_response(200 if body else 404)
+        self.send_header("Content-Length", str(len(body or b"")))
+        self.end_headers()
+        self.wfile.write(body or b"")
+
+    def log_message(self, *args) -> None:
+        """Keep the test output quiet."""
+
+
+@pytest.fixture(scope="module")
+def server():
+    """An HTTP server on 127.0.0.1, for this module's tests only."""
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+@pytest.mark.parametrize("path,words", [("/to-ftp", "another scheme \\(http to ftp\\)"),
+                                        ("/to-file", "Redirection to url 'file:///etc/passwd' is not allowed")])
+def test_redirect_to_another_scheme_is_refused(server, tmp_path, path, words):
+    """A redirect that changes the scheme is refused in one line naming the URLs."""
+    with pytest.raises(ImgbaseError, match=words):
+        fetch.fetch(server + path, tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_redirect_on_the_same_scheme_is_followed(server, tmp_path):
+    """http to http is an ordinary redirect."""
+    assert fetch.fetch(server + "/to-same", tmp_path).read_bytes() == b"payload bytes"
+
+
+def test_ftp_is_refused_before_any_request(tmp_path):
+    """Only http, https and file are fetched."""
+    with pytest.raises(ImgbaseError, match="unsupported URL scheme 'ftp'"):
+        fetch.fetch("ftp://127.0.0.1:1/image", tmp_path)
+
+
+def test_kickstart_that_is_not_utf8_is_a_one_line_error(server, tmp_path, monkeypatch):
+    """Over http or from a file, a Latin-1 kickstart names the first bad byte."""
+    monkeypatch.setenv("IMGBASED_RUN_DIR", str(tmp_path / "run"))
+    with pytest.raises(ImgbaseError, match="/latin1.ks is not UTF-8 text \\(byte 0xe9 at offset 10\\)") as err:
+        fetch.fetch_text(server + "/latin1.ks")
+    assert str(err.value).startswith(f"kickstart {server}/latin1.ks ")
+    local = tmp_path / "latin1.ks"
+    local.write_bytes("rootpw caf\xe9\n".encode("latin-1"))
+    with pytest.raises(ImgbaseError, match="kickstart .*latin1.ks is not UTF-8 text"):
+        fetch.fetch_text(str(local))
+    assert list((tmp_path / "run").iterdir()) == []
