@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from org_ovirt_imgbased import defaults, paths
+from org_ovirt_imgbased.host import config
 from org_ovirt_imgbased.host.layout import Layout, load
-from org_ovirt_imgbased.host.storage import space
 from org_ovirt_imgbased.runner import Runner
 
 
@@ -24,11 +24,23 @@ class Context:
     vg: str | None = None
     boot_dir: Path = defaults.BOOT_DIR
     cmdline: Path = field(default_factory=paths.cmdline)
-    max_fill: int = space.DEFAULT_MAX_FILL
+    fill_limit: int | None = None  # percent; None: [pool] max-fill-percent of config_path
     journal_dir: Path | None = None
     kernel_args: list[str] = field(default_factory=list)
     manage_boot: bool = True
     config_path: Path = defaults.CONFIG_PATH
+
+    @property
+    def max_fill(self) -> int:
+        """The pool fill limit every verb honours: fill_limit, else the config file's (read once)."""
+        if self.fill_limit is None:
+            self.fill_limit = config.load_config(self.config_path).max_fill_percent
+        return self.fill_limit
+
+    @max_fill.setter
+    def max_fill(self, percent: int) -> None:
+        """Set the limit for this context."""
+        self.fill_limit = percent
 
     def layout(self) -> Layout:
         """Read the current layout (one lvs call)."""

@@ -115,7 +115,6 @@ def update(ctx: Context, path: Path, checksum: str | None = None, from_layer: st
            try_boot: bool = False, dry_run: bool = False, size: int | None = None) -> UpdateResult:
     """Run the whole update as one transaction (or only its checks with dry_run)."""
     cfg = config.load_config(ctx.config_path)
-    ctx.max_fill = cfg.max_fill_percent
     with locked():
         layout = ctx.layout()
         source = source_layer(ctx, layout, from_layer)

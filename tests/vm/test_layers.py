@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 
 import pytest
 
+from org_ovirt_imgbased.host import image
 from tests.lvmhelp import lvs, sh
 from tests.vm.payloads import Imgbase, build_payloads, one_line_error
 
@@ -134,6 +136,23 @@ def test_base_add_bad_input_leaves_no_lv(ib, payloads, case):
     assert lv_snapshot(ib.vg) == before
 
 
+@pytest.mark.parametrize("case", ["zeros", "fifo", "char-device", "root", "huge-size"])
+def test_base_add_garbage_leaves_no_lv(ib, payloads, tmp_path, case):
+    """Zeros, a FIFO, /dev/zero, / itself or a size no disk has: one line at once, no new LV, no hang."""
+    before = lv_snapshot(ib.vg)
+    zeros, fifo = tmp_path / "zeros.img", tmp_path / "pipe"
+    zeros.write_bytes(bytes(10240))
+    os.mkfifo(fifo)
+    args = {"zeros": [str(zeros)], "fifo": [str(fifo)], "char-device": ["/dev/zero"], "root": ["/"],
+            "huge-size": ["--size", "9" * 400, str(payloads.ext4)]}[case]
+    msg = one_line_error(ib("base", "--add", *args, check=False))
+    expected = {"zeros": "holds no files", "fifo": "not a regular file or a directory",
+                "char-device": "not a regular file or a directory", "root": "the running system",
+                "huge-size": "bad size"}[case]
+    assert expected in msg
+    assert lv_snapshot(ib.vg) == before
+
+
 def test_base_add_right_checksum(ib, payloads):
     """The right checksum is accepted."""
     ib("base", "--add", "--checksum", f"sha256:{payloads.ext4_sha256}", str(payloads.ext4))
@@ -148,6 +167,22 @@ def test_pool_too_small_is_refused_before_writing(loop_disk, vg_name, tmp_path, 
     msg = one_line_error(tool("base", "--add", str(payloads.ext4), check=False))
     assert "would be" in msg and "full" in msg and "safe limit" in msg
     assert lv_snapshot(vg_name) == before
+
+
+def test_every_verb_honours_the_configured_fill_limit(loop_disk, vg_name, tmp_path, payloads):
+    """[pool] max-fill-percent applies to base --add too, not only to update."""
+    used = image.ext4_geometry(payloads.ext4)[1]
+    extent = 4 << 20
+    pool = -(-used * 10 // 7 // extent) * extent  # the image fills the pool to 55-70 %
+    tool = Imgbase(tmp_path, vg_name)
+    tool("layout", "--init", "--pvs", loop_disk("1G"), "--pool-size", f"{pool}")
+    conf = tmp_path / "imgbased.conf"
+    conf.write_text("[pool]\nmax-fill-percent = 50\n")
+    before = lv_snapshot(vg_name)
+    msg = one_line_error(tool("--config", str(conf), "base", "--add", str(payloads.ext4), check=False))
+    assert "safe limit is 50%" in msg and lv_snapshot(vg_name) == before
+    tool("base", "--add", str(payloads.ext4))  # the default limit, 90 %, lets it in
+    assert "Base-0" in lvs(vg_name)
 
 
 def test_failed_copy_removes_the_new_lv(ib, payloads, tmp_path):
