@@ -8,6 +8,7 @@ from org_ovirt_imgbased.errors import ImgbaseError
 from org_ovirt_imgbased.host import naming
 from org_ovirt_imgbased.host.context import Context
 from org_ovirt_imgbased.host.lock import locked
+from org_ovirt_imgbased.host.storage import lvm
 
 
 def _running(ctx: Context) -> str | None:
@@ -59,7 +60,8 @@ def do_boot(ctx: Context, args) -> Result:
         if args.confirm:
             message = boot.confirm(runner, _running(ctx), if_pending=args.if_pending, boot_dir=boot_dir)
             return {"message": message}, message
-        removed = boot.remove_orphans(runner, [lv.name for lv in layout.layers()], boot_dir=boot_dir)
+        existing = {lv.name for lv in lvm.list_lvs(runner) if lv.vg == layout.vg} | {layout.current}
+        removed = boot.remove_orphans(runner, existing - {None}, boot_dir=boot_dir, vg=layout.vg)
         boot.regenerate_config(runner, boot_dir)
         return {"removed": removed}, ("removed entries of " + ", ".join(removed)) if removed else "no orphans"
 
@@ -90,7 +92,8 @@ def do_rollback(ctx: Context, args) -> Result:
         layout = ctx.layout()
         if args.to:
             layout.layer(args.to)
-        target = boot.rollback(ctx.runner, to=args.to, running=_running(ctx), boot_dir=ctx.boot_dir)
+        target = boot.rollback(ctx.runner, to=args.to, running=_running(ctx), boot_dir=ctx.boot_dir,
+                               existing=[lv.name for lv in layout.layers()])
     return {"default": target}, f"{target} is the default from the next boot on"
 
 

@@ -28,6 +28,7 @@ from org_ovirt_imgbased.host.storage import lvm
 log = logging.getLogger(__name__)
 
 NEWEST, BOOTED, DEFAULT, NEXT_BOOT, PINNED = "newest", "booted", "default", "next boot", "pinned"
+ENTRY = "has a boot entry (gc with --no-bootloader never removes entries)"
 
 
 @dataclass
@@ -96,8 +97,12 @@ def _base_of(name: str | None) -> str | None:
 
 
 def plan_gc(layout: Layout, keep: int, default_layer: str | None, running: str | None,
-            next_layer: str | None = None) -> GcPlan:
-    """Decide which bases to remove (pure: reads only the layout and the names given)."""
+            next_layer: str | None = None, with_entries: frozenset[str] = frozenset()) -> GcPlan:
+    """Decide which bases to remove (pure: reads only the layout and the names given).
+
+    with_entries names layers whose boot entries this run may not remove (--no-bootloader):
+    their bases are kept, so no entry is left pointing at a removed LV.
+    """
     if keep < 1:
         raise ImgbaseError(f"[gc] keep = {keep} would remove every base; use 1 or more")
     plan = GcPlan(keep)
@@ -109,6 +114,8 @@ def plan_gc(layout: Layout, keep: int, default_layer: str | None, running: str |
         reasons += [why for why, name in protected.items() if name == base.name]
         if base.lv.has(lvm.TAG_PINNED):
             reasons.append(PINNED)
+        if any(lv.name in with_entries for lv in base.layers):
+            reasons.append(ENTRY)
         if reasons:
             plan.kept[base.name] = reasons
         else:
@@ -118,10 +125,14 @@ def plan_gc(layout: Layout, keep: int, default_layer: str | None, running: str |
 
 
 def boot_state(ctx: Context) -> tuple[str | None, str | None]:
-    """The default layer and the layer armed for the next boot (None, None without boot management)."""
-    if not ctx.manage_boot:
+    """The default layer and the layer armed for the next boot, read-only from grubenv.
+
+    Read with --no-bootloader too (reading changes nothing), when a grubenv is there.
+    """
+    env = GrubEnv.at(ctx.runner, ctx.boot_dir)
+    if not ctx.manage_boot and not env.path.is_file():
         return None, None
-    values = GrubEnv.at(ctx.runner, ctx.boot_dir).read()
+    values = env.read()
     return bls.layer_of_id(values.get(SAVED)), bls.layer_of_id(values.get(NEXT) or values.get(TRY))
 
 
@@ -144,7 +155,8 @@ def collect(ctx: Context, keep: int, dry_run: bool = False) -> GcResult:
     """The body of run_gc; the caller holds the lock."""
     layout = ctx.layout()
     default, armed = boot_state(ctx)
-    plan = plan_gc(layout, keep, default, layout.current, armed)
+    entries = frozenset() if ctx.manage_boot else frozenset(e.layer for e in bls.layer_entries(ctx.boot_dir))
+    plan = plan_gc(layout, keep, default, layout.current, armed, entries)
     result = GcResult(plan, dry_run=dry_run or ctx.runner.dry)
     if dry_run:
         return result

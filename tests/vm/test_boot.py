@@ -104,6 +104,30 @@ def test_remove_orphans(ib):
     assert (boot / "loader/entries/imgbased-Base-0.1.conf").exists()
 
 
+def test_remove_orphans_keeps_layers_without_base_and_other_vgs(ib):
+    """A layer whose base LV is gone still exists (its entry stays); another VG's entry is not ours."""
+    ib("layer", "--add")
+    boot, vg = ib.boot_dir, ib.vg
+    sh("lvremove", "-f", f"{vg}/Base-0")  # a thin snapshot outlives its origin
+    assert "Base-0.1" in lvs(vg) and "Base-0" not in lvs(vg)
+    other = boot / "loader/entries/imgbased-Base-9.1.conf"
+    other.write_text((boot / "loader/entries/imgbased-Base-0.1.conf").read_text()
+                     .replace("Base-0.1", "Base-9.1").replace(f"{vg}/", "OtherVG/"))
+    assert json.loads(ib("boot", "--remove-orphans", "--json").stdout) == {"removed": []}
+    assert (boot / "loader/entries/imgbased-Base-0.1.conf").exists() and (boot / "Base-0.1").is_dir()
+    assert other.exists()
+
+
+def test_rollback_never_picks_an_entry_whose_lv_is_gone(ib):
+    """An entry left behind by an LV removed outside imgbase is not a rollback target."""
+    ib("layer", "--add")
+    ib("layer", "--add")
+    sh("lvremove", "-f", f"{ib.vg}/Base-0.1")
+    assert (ib.boot_dir / "loader/entries/imgbased-Base-0.1.conf").exists()
+    assert "nothing to roll back to" in one_line_error(ib("rollback", check=False))
+    assert grubenv(ib.boot_dir)["saved_entry"] == "imgbased-Base-0.2"
+
+
 def test_bad_input_changes_nothing(ib, payloads, tmp_path):
     """Unknown layers, a full /boot and a kernel-less image give one line and change nothing."""
     ib("layer", "--add")

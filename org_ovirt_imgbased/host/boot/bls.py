@@ -87,6 +87,14 @@ class BlsEntry:
         """The layer this entry belongs to if it is one of ours, else None."""
         return layer_of_id(self.id)
 
+    @property
+    def vg(self) -> str | None:
+        """The VG the entry boots from (its rd.lvm.lv=VG/LAYER), or None."""
+        for word in self.options.split():
+            if word.startswith("rd.lvm.lv="):
+                return word[len("rd.lvm.lv="):].partition("/")[0] or None
+        return None
+
 
 def entry_id(layer: str) -> str:
     """The entry id (and file stem) for a layer: ``imgbased-Base-N.M``."""

@@ -156,19 +156,24 @@ def remove_layer(runner: Runner, layer: str, *, boot_dir: Path = BOOT,
 
 
 def remove_orphans(runner: Runner, existing_layers: Iterable[str], *, boot_dir: Path = BOOT,
-                   grubenv: Path | None = None) -> list[str]:
+                   grubenv: Path | None = None, vg: str | None = None) -> list[str]:
     """Remove entries and /boot/<layer>/ directories of layers that no longer exist.
 
-    Only our own entries (imgbased-Base-N.M) and directories named like a layer are touched.
+    Only our own entries (imgbased-Base-N.M) and directories named like a layer are touched;
+    with vg, only entries that boot from vg (another VG's layers are not ours to judge), and a
+    directory only when no entry of another VG still uses it.  existing_layers must name every
+    LV in vg that is named like a layer, tagged or not, with or without its base.
     Returns the layers whose boot files were removed, oldest first.
     """
     boot_dir = Path(boot_dir)
     existing = set(existing_layers)
-    orphans = {e.layer for e in bls.layer_entries(boot_dir) if e.layer not in existing}
+    entries = bls.layer_entries(boot_dir)
+    elsewhere = {e.layer for e in entries if vg is not None and e.vg not in (None, vg)}
+    orphans = {e.layer for e in entries if e.layer not in existing and e.layer not in elsewhere}
     if boot_dir.is_dir():
         orphans |= {d.name for d in boot_dir.iterdir()
                     if d.is_dir() and not d.is_symlink() and bls.layer_of_id(bls.ID_PREFIX + d.name)
-                    and d.name not in existing}
+                    and d.name not in existing and d.name not in elsewhere}
     removed = [str(n) for n in naming.ordered(orphans)]
     for layer in removed:
         remove_layer(runner, layer, boot_dir=boot_dir, grubenv=grubenv)
@@ -274,16 +279,17 @@ def rollback_target(layers: Iterable[str], reference: str | None, to: str | None
 
 
 def rollback(runner: Runner, *, to: str | None = None, running: str | None = None,
-             boot_dir: Path = BOOT, grubenv: Path | None = None) -> str:
+             boot_dir: Path = BOOT, grubenv: Path | None = None, existing: Iterable[str] | None = None) -> str:
     """Make the previous layer (or ``to``) the default for the next boot; returns it.
 
     "Previous" is relative to the current default (saved_entry), or to the running layer
     when saved_entry names none of ours.  A pending try or one-time entry is dropped so that
-    the next boot really starts the rollback target.
+    the next boot really starts the rollback target.  With existing (the layers whose LVs
+    exist), an entry whose LV is gone is never chosen.
     """
     env = _env(runner, boot_dir, grubenv)
     values = env.read()
-    layers = [e.layer for e in bls.layer_entries(boot_dir)]
+    layers = [e.layer for e in bls.layer_entries(boot_dir) if existing is None or e.layer in set(existing)]
     reference = bls.layer_of_id(values.get(SAVED)) or running
     target = rollback_target(layers, reference, to)
     env.set({SAVED: bls.entry_id(target)})

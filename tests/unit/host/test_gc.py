@@ -142,3 +142,26 @@ def test_remove_refuses_an_open_lv_before_changing_anything(monkeypatch):
     assert removed == []
     gc.remove_base_unlocked(fake_context(lay), lay, "Base-1")
     assert removed == [["Base-1.1"], ["Base-1"]]
+
+
+def test_no_bootloader_gc_keeps_the_default_and_bases_with_entries(tmp_path):
+    """--no-bootloader still reads grubenv (read-only) and never strands an entry on a removed LV."""
+    import shutil
+    if not (shutil.which("grub-editenv") or shutil.which("grub2-editenv")):
+        pytest.skip("grub-editenv is not installed")
+    from org_ovirt_imgbased.host.boot import bls
+    from org_ovirt_imgbased.host.boot.grubenv import SAVED, GrubEnv
+    from org_ovirt_imgbased.runner import Runner
+
+    boot = tmp_path / "boot"
+    (boot / "grub").mkdir(parents=True)
+    GrubEnv.at(Runner(), boot).set({SAVED: bls.entry_id("Base-0.1")})
+    entries = boot / "loader/entries"
+    entries.mkdir(parents=True)
+    (entries / "imgbased-Base-1.1.conf").write_text("title t\nlinux /Base-1.1/vmlinuz\n"
+                                                    "options root=/dev/HostVG/Base-1.1 rd.lvm.lv=HostVG/Base-1.1\n")
+    ctx = fake_context(layout({"Base-0": 1, "Base-1": 1, "Base-2": 1, "Base-3": 1}), manage_boot=False)
+    ctx.boot_dir, ctx.runner = boot, Runner(dry=True)  # real reads of grubenv; nothing changes
+    res = gc.collect(ctx, 1, dry_run=True)
+    assert res.plan.kept == {"Base-0": [gc.DEFAULT], "Base-1": [gc.ENTRY], "Base-3": [gc.NEWEST]}
+    assert res.plan.remove == ["Base-2"]
