@@ -41,7 +41,11 @@ def check_pool(pool: lvm.LV, needed: int, max_fill: int = DEFAULT_MAX_FILL) -> N
 
 def free_bytes(path: Path) -> int:
     """Bytes available to root on the filesystem holding path."""
-    st = os.statvfs(path)
+    try:
+        st = os.statvfs(path)
+    except OSError as exc:
+        raise ImgbaseError(f"cannot read the free space of {path}: {exc.strerror}; "
+                           "check the path (--boot-dir)") from None
     return st.f_bavail * st.f_frsize
 
 
