@@ -10,17 +10,28 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import shlex
 import sys
 import time
 
-from pykickstart.constants import KS_REBOOT, KS_SHUTDOWN
+from pykickstart.constants import (
+    KS_REBOOT,
+    KS_SCRIPT_ONERROR,
+    KS_SCRIPT_POST,
+    KS_SCRIPT_PRE,
+    KS_SCRIPT_PREINSTALL,
+    KS_SCRIPT_TRACEBACK,
+    KS_SHUTDOWN,
+)
 
 from org_ovirt_imgbased.cli.common import guarded, setup_logging
 from org_ovirt_imgbased.errors import ImgbaseError
 from org_ovirt_imgbased.host import fetch
 from org_ovirt_imgbased.installer.kickstart import AddonConfig, parse_kickstart
 from org_ovirt_imgbased.runner import Runner
+
+log = logging.getLogger(__name__)
 
 EPILOG = """\
 examples:
@@ -48,6 +59,15 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+#: The kickstart commands imgbase-install carries out (besides %addon): the payload, the
+#: kernel arguments of bootloader --append, and what to do at the end.  Display modes have
+#: no effect on a text-only installer.
+APPLIED = frozenset({"liveimg", "bootloader", "reboot", "poweroff", "shutdown", "halt", "text", "cmdline",
+                     "graphical"})
+_SCRIPT_NAMES = {KS_SCRIPT_PRE: "pre", KS_SCRIPT_POST: "post", KS_SCRIPT_TRACEBACK: "traceback",
+                 KS_SCRIPT_PREINSTALL: "pre-install", KS_SCRIPT_ONERROR: "onerror"}
+
+
 def _disks(runner: Runner) -> list:
     """Writable whole disks, from lsblk's JSON output."""
     from org_ovirt_imgbased.tui.screens import DiskInfo
@@ -57,11 +77,35 @@ def _disks(runner: Runner) -> list:
             and int(d["size"] or 0) > 0]
 
 
+def _not_applied(handler) -> list[str]:
+    """The kickstart's commands and sections that imgbase-install does not carry out."""
+    found = set()
+    for cmd in {id(c): c for c in handler.commands.values() if getattr(c, "seen", False)}.values():
+        lines = [ln for ln in str(cmd).splitlines() if ln.strip() and not ln.startswith("#")]
+        name = lines[0].split()[0] if lines else ""
+        if name and name not in APPLIED:
+            found.add(name)
+    found |= {f"%{_SCRIPT_NAMES.get(script.type, 'script')}" for script in handler.scripts}
+    if handler.packages.seen:
+        found.add("%packages")
+    return sorted(found)
+
+
 def _from_kickstart(args) -> tuple[AddonConfig, list[str], str | None]:
     """Config, kernel arguments and the kickstart's reboot/poweroff choice."""
     text = fetch.fetch_text(args.ks)
-    result = parse_kickstart(text, name=args.ks.rsplit("/", 1)[-1])
+    name = args.ks.rsplit("/", 1)[-1]
+    result = parse_kickstart(text, name=name)
     handler = result.handler
+    payload = result.payload
+    for option, used in (("--proxy", payload.proxy), ("--noverifyssl", payload.noverifyssl)):
+        if used:
+            raise ImgbaseError(f"{name} line {payload.lineno}: liveimg {option} is not supported by "
+                               "imgbase-install (it fetches directly and always verifies TLS); remove it")
+    skipped = _not_applied(handler)
+    if skipped:
+        log.warning("warning: %s: not applied by imgbase-install, which installs the image as it is "
+                    "(set these in the image): %s", name, ", ".join(skipped))
     append = getattr(handler.bootloader, "appendLine", "") or ""
     action = {KS_REBOOT: "reboot", KS_SHUTDOWN: "poweroff"}.get(getattr(handler.reboot, "action", None))
     return result.config, shlex.split(append), action
