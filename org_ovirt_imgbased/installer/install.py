@@ -100,10 +100,21 @@ def _existing_layout(config: AddonConfig, runner: Runner) -> CommittedLayout:
     vgs = {g.name for g in lvm.list_vgs(runner)}
     if config.vg not in vgs:
         raise ImgbaseError(f"--no-layout needs an existing VG {config.vg}; it was not found")
-    boot = f"{disk}p1" if disk[-1].isdigit() else f"{disk}1"
-    uuid = runner.query(["blkid", "-s", "UUID", "-o", "value", boot], check=False).strip()
+    boot, uuid = _boot_partition(disk, runner)
     return CommittedLayout(disk=disk, boot=boot, boot_uuid=uuid, pv="", vg=config.vg,
                            pool=f"{config.vg}/{config.pool}", volumes={})
+
+
+def _boot_partition(disk: str, runner: Runner) -> tuple[str, str]:
+    """The one partition of disk with a filesystem that is not swap or LVM (/boot), and its UUID."""
+    data = runner.query_json(["lsblk", "--json", "-o", "PATH,TYPE,FSTYPE,UUID", disk])
+    parts = [d for top in data.get("blockdevices", []) for d in top.get("children", []) or []
+             if d.get("type") == "part" and d.get("fstype") not in (None, "", "swap", "LVM2_member")]
+    if len(parts) != 1:
+        found = ", ".join(f"{p['path']} ({p['fstype']})" for p in parts) or "none"
+        raise ImgbaseError(f"--no-layout: cannot tell which partition of {disk} is /boot (filesystems "
+                           f"found: {found}); the disk needs exactly one, the /boot partition")
+    return parts[0]["path"], parts[0].get("uuid") or ""
 
 
 def deploy(config: AddonConfig, committed: CommittedLayout, payload: image.Payload, runner: Runner,

@@ -204,7 +204,8 @@ def _check_disk_free(storage: blivet.Blivet, disk, req: LayoutRequest, runner: R
                            "unmount it first")
     contents = _contents(disk, deps, runner)
     if contents and not req.wipe:
-        raise ImgbaseError(f"disk {req.disk} is not empty ({contents}); pass wipe (clearpart) to erase it")
+        raise ImgbaseError(f"disk {req.disk} is not empty ({contents}); pass wipe to erase it "
+                           "(imgbase-install --wipe; a kickstart's clearpart is not applied)")
     if deps and not on_file:
         storage.recursive_remove(disk)
 
