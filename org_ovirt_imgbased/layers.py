@@ -164,6 +164,9 @@ def init_from(ctx: Context, source: str | None) -> str:
         if not lv.is_thin or not lv.pool:
             raise ImgbaseError(f"{lv.vg}/{lv.name} is not a thin LV in a thin pool; imgbased needs "
                                "the root on a thinpool (reinstall with the imgbased layout)")
+        if any(x.vg == lv.vg and x.name == "Base-0" for x in lvs):
+            raise ImgbaseError(f"{lv.vg} already has an LV named Base-0 that imgbased did not make; "
+                               f"rename it (`lvrename {lv.vg} Base-0 NEWNAME`) and run again")
         with transaction(ctx, lv.vg, "layout-init-from") as txn:
             txn.step("tag")
             txn.on_rollback(lambda: _untag(runner, lv), {"untag": f"{lv.vg}/{lv.name}"})
@@ -223,7 +226,7 @@ def base_from_payload(ctx: Context, txn: Transaction, payload: image.Payload, si
     pool = layout.require_pool()
     want = check_base_size(payload, size)
     space.check_pool(pool, payload.used, ctx.max_fill)
-    name = str(naming.next_base(layout.names()))
+    name = str(naming.next_base(layout.names_in_use()))
     tags = [lvm.TAG_BASE, *txn.will_create_lv(name)]
     if payload.identity:
         tags.append(f"imgbased:image={payload.identity}")
@@ -257,7 +260,7 @@ def layer_on(ctx: Context, txn: Transaction, layout: Layout, base: str | None, w
         base = latest.name
     layout.base(base)
     space.check_pool(pool, 0, ctx.max_fill)
-    name = str(naming.next_layer(naming.parse_base(base), layout.names()))
+    name = str(naming.next_layer(naming.parse_base(base), layout.names_in_use()))
     txn.step("create-layer")
     lvm.snapshot(runner, layout.vg, base, name, [lvm.TAG_LAYER, *txn.will_create_lv(name)])
     txn.step("new-uuid")

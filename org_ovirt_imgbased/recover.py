@@ -51,9 +51,10 @@ def _stale_mounts() -> list[str]:
     return sorted(points, key=len, reverse=True)
 
 
-def _undo_records(ctx: Context, journal: txn.Journal) -> None:
-    """Replay the journal's undo records: boot files and the previous default."""
+def _undo_records(ctx: Context, journal: txn.Journal) -> list[str]:
+    """Replay the journal's undo records: boot files and the previous default; returns problems met."""
     runner = ctx.runner
+    problems = []
     for record in reversed(journal.undo):
         if "boot-remove" in record:
             bootloader.remove_layer(runner, record["boot-remove"], boot_dir=ctx.boot_dir)
@@ -61,8 +62,26 @@ def _undo_records(ctx: Context, journal: txn.Journal) -> None:
         elif record.get("default-was") and bootloader.has_entry(record["default-was"], ctx.boot_dir):
             bootloader.set_default(runner, record["default-was"], boot_dir=ctx.boot_dir)
         elif "vgremove" in record:
+            unowned = _unowned_vg(runner, record["vgremove"], journal)
+            if unowned:
+                problems.append(unowned)
+                continue
             runner.run(["vgremove", "-f", "-y", record["vgremove"]], check=False)
             runner.run(["pvremove", "-y", "-q", *record.get("pvs", [])], check=False)
+    return problems
+
+
+def _unowned_vg(runner: Runner, vg: str, journal: txn.Journal) -> str | None:
+    """Why the VG a layout-init journal names must be left alone (None: it made the VG, or none is left)."""
+    group = next((g for g in lvm.list_vgs(runner) if g.name == vg), None)
+    if group is None:
+        return None
+    tag = f"{txn.TXN_TAG}={journal.id}"
+    foreign = [lv.name for lv in lvm.list_lvs(runner, vg) if tag not in lv.tags and not lv.name.startswith("[")]
+    if lvm.TAG_VG not in group.tags or foreign:
+        return (f"left VG {vg} alone: it is not tagged {lvm.TAG_VG} or holds LVs {journal.op} {journal.id} "
+                f"did not create ({', '.join(foreign) or 'none'}); remove it by hand if it is yours to remove")
+    return None
 
 
 def _orphan_tags(runner: Runner, known: set[str], protected: set[str]) -> list[lvm.LV]:
@@ -97,7 +116,7 @@ def recover(ctx: Context, listing: bool = False) -> RecoverResult:
                                            f"remove what it created ({made}) and restore the default"))
             if not listing:
                 result.problems += txn.undo(runner, journal)
-                _undo_records(ctx, journal)
+                result.problems += _undo_records(ctx, journal)
                 if not runner.dry:
                     path.unlink(missing_ok=True)
         _recover_orphans(ctx, result, {j.id for _, j in journals}, listing)

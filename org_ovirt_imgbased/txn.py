@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from . import lvm, paths
+from . import lvm, mountinfo, paths
 from .errors import ImgbaseError
 from .runner import Runner, log
 
@@ -140,20 +140,37 @@ def undo(runner: Runner, journal: Journal) -> list[str]:
             runner.remove(Path(name))
         except OSError as exc:
             problems.append(f"cannot remove {name}: {exc}")
-    existing = set()
+    existing: dict[str, lvm.LV] = {}
     if journal.lvs:
         try:
-            existing = {lv.name for lv in lvm.list_lvs(runner, journal.vg)}
+            existing = {lv.name: lv for lv in lvm.list_lvs(runner, journal.vg)}
         except ImgbaseError:
-            existing = set()  # the VG itself is gone
+            existing = {}  # the VG itself is gone
+    tag = f"{TXN_TAG}={journal.id}"
     for name in reversed(journal.lvs):
-        if name in existing:
-            runner.run(["umount", "-l", f"/dev/{journal.vg}/{name}"], check=False)
-            try:
-                lvm.remove(runner, journal.vg, [name])
-            except ImgbaseError as exc:
-                problems.append(str(exc))
+        lv = existing.get(name)
+        if lv is None:
+            continue
+        if tag not in lv.tags:  # same name, but not made by this operation: never ours to remove
+            problems.append(f"left {journal.vg}/{name} alone: it lacks the tag {tag}, so "
+                            f"{journal.op} {journal.id} did not create it")
+            continue
+        for point in _own_mounts(lv):
+            runner.run(["umount", point], check=False)
+        try:
+            lvm.remove(runner, journal.vg, [name])
+        except ImgbaseError as exc:
+            problems.append(str(exc))
     return problems
+
+
+def _own_mounts(lv: lvm.LV) -> list[str]:
+    """Where imgbased itself (under its run directory) has lv mounted, deepest first."""
+    if lv.dev is None:
+        return []
+    prefix = str(paths.run_dir()) + "/"
+    points = [m.mountpoint for m in mountinfo.read() if m.dev == lv.dev and m.mountpoint.startswith(prefix)]
+    return sorted(points, key=len, reverse=True)
 
 
 def finish(runner: Runner, journal: Journal, path: Path) -> None:

@@ -114,7 +114,7 @@ def update(ctx: layers.Context, path: Path, checksum: str | None = None, from_la
         source = source_layer(ctx, layout, from_layer)
         with image.open_image(ctx.runner, path, checksum) as payload:
             preview = _preflight(ctx, layout, payload, source, size, cfg)
-            new_base = str(naming.next_base(layout.names()))
+            new_base = str(naming.next_base(layout.names_in_use()))
             result = UpdateResult(str(path), source, new_base, f"{new_base}.1", dry_run, try_boot)
             if preview is not None:
                 result.report, result.conflicts = preview.render(), len(preview.conflicts)

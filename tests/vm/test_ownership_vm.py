@@ -1,0 +1,142 @@
+"""Reliability on a real thinpool: imgbased removes only what it made, and stops on a pending journal.
+
+* LVs that imgbased did not create (no tag) but that carry the next Base-N / Base-N.M name are
+  never removed, by a failing operation's rollback or by recover.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.lvmhelp import lvs, sh
+from tests.vm.bootfix import booted_tool, unmount_boot
+from tests.vm.payloads import Imgbase, build_payloads, one_line_error
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    """v1 and v2 payloads, built once for this module."""
+    top = tmp_path_factory.mktemp("ownimages")
+    return build_payloads(top / "1", "1"), build_payloads(top / "2", "2")
+
+
+@pytest.fixture
+def ib(loop_disk, vg_name, tmp_path, images):
+    """A VG with Base-0 and Base-0.1, no boot management."""
+    tool = Imgbase(tmp_path, vg_name)
+    tool("layout", "--init", "--pvs", loop_disk("8G"))
+    tool("base", "--add", str(images[0].ext4))
+    tool("layer", "--add")
+    return tool
+
+
+@pytest.fixture
+def host(loop_disk, vg_name, tmp_path, images):
+    """A VG with Base-0 and Base-0.1 (the default), and a /boot with its entry."""
+    tool = booted_tool(loop_disk, vg_name, tmp_path)
+    tool("base", "--add", str(images[0].ext4))
+    tool("layer", "--add")
+    yield tool
+    unmount_boot(tool.boot_dir)
+
+
+def foreign_lv(vg: str, name: str, tmp_path: Path, pool: str = "pool00") -> None:
+    """An LV imgbased did not make (no tags), holding a file."""
+    sh("lvcreate", "-q", "--thin", "-V", "64M", "-n", name, f"{vg}/{pool}")
+    sh("mkfs.ext4", "-q", f"/dev/{vg}/{name}")
+    mnt = tmp_path / f"f-{name}"
+    mnt.mkdir()
+    sh("mount", f"/dev/{vg}/{name}", str(mnt))
+    try:
+        (mnt / "precious").write_text(f"data of {name}\n")
+    finally:
+        sh("umount", str(mnt))
+
+
+def foreign_content(vg: str, name: str, tmp_path: Path) -> str:
+    """The file in a foreign LV (the LV must still exist)."""
+    assert name in lvs(vg), f"{name} was removed"
+    mnt = tmp_path / f"r-{name}"
+    mnt.mkdir(exist_ok=True)
+    sh("mount", "-o", "ro", f"/dev/{vg}/{name}", str(mnt))
+    try:
+        return (mnt / "precious").read_text()
+    finally:
+        sh("umount", str(mnt))
+
+
+def layout_names(tool: Imgbase) -> list[str]:
+    """Bases and layers of the layout, in order."""
+    d = json.loads(tool("layout", "--json").stdout)
+    return [n for b in d["bases"] for n in [b["name"], *[lv["name"] for lv in b["layers"]]]]
+
+
+def write_journal(tool: Imgbase, name: str, **fields) -> Path:
+    """Put a journal of an interrupted operation into the tool's state directory."""
+    journal = {"id": name, "op": "install", "vg": tool.vg, "step": "boot-entry", "committed": False,
+               "lvs": [], "files": [], "undo": [], "started": 0.0, **fields}
+    directory = Path(tool.env["IMGBASED_STATE_DIR"]) / "journal"
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{name}.json"
+    path.write_text(json.dumps(journal))
+    return path
+
+
+# --- D1: ownership ---------------------------------------------------------------------------------
+
+def test_next_names_skip_foreign_lvs(ib, images, tmp_path):
+    """Untagged Base-0.2 and Base-1 exist: layer/base --add pick other names and leave them alone."""
+    foreign_lv(ib.vg, "Base-0.2", tmp_path)
+    foreign_lv(ib.vg, "Base-1", tmp_path)
+    out = ib("layer", "--add", check=False)
+    assert foreign_content(ib.vg, "Base-0.2", tmp_path) == "data of Base-0.2\n"
+    assert out.returncode == 0, out.stderr
+    ib("base", "--add", str(images[1].ext4))
+    assert foreign_content(ib.vg, "Base-1", tmp_path) == "data of Base-1\n"
+    assert layout_names(ib) == ["Base-0", "Base-0.1", "Base-0.3", "Base-2"]
+    for name in ("Base-0.2", "Base-1"):
+        assert lvs(ib.vg)[name]["lv_tags"] == "", name
+
+
+def test_recover_leaves_an_untagged_lv_of_a_journal_alone(ib, tmp_path):
+    """A journal names an LV that lacks its txn tag: recover keeps the LV and says so in one line."""
+    foreign_lv(ib.vg, "Base-0.2", tmp_path)
+    write_journal(ib, "20260101T000000-4242", op="layer-add", step="create-layer", lvs=["Base-0.2"])
+    out = ib("recover", "--json")
+    assert foreign_content(ib.vg, "Base-0.2", tmp_path) == "data of Base-0.2\n"
+    problems = json.loads(out.stdout)["problems"]
+    assert len(problems) == 1 and "Base-0.2" in problems[0] and "imgbased:txn=20260101T000000-4242" in problems[0]
+    assert "\n" not in problems[0]
+    assert "nothing to recover" in ib("recover", "--list").stdout
+
+
+def test_init_from_refuses_a_foreign_base_0(loop_disk, vg_name, tmp_path):
+    """Adopting a root in a VG that already has an untagged Base-0: one-line refusal, nothing removed."""
+    dev = loop_disk("4G")
+    sh("vgcreate", "-q", vg_name, dev)
+    sh("lvcreate", "-q", "--type", "thin-pool", "-L", "1G", "-n", "pool", vg_name)
+    sh("lvcreate", "-q", "--thin", "-V", "128M", "-n", "root", f"{vg_name}/pool")
+    sh("mkfs.ext4", "-q", f"/dev/{vg_name}/root")
+    foreign_lv(vg_name, "Base-0", tmp_path, pool="pool")
+    tool = Imgbase(tmp_path, vg_name)
+    line = one_line_error(tool("layout", "--init", "--from", f"{vg_name}/root", vg=False, check=False))
+    assert "Base-0" in line
+    assert foreign_content(vg_name, "Base-0", tmp_path) == "data of Base-0\n"
+    assert set(lvs(vg_name)) >= {"pool", "root", "Base-0"}
+
+
+def test_recover_leaves_a_foreign_vg_of_an_init_journal_alone(loop_disk, vg_name, tmp_path):
+    """An interrupted `layout --init` journal names a VG that imgbased did not make: it survives."""
+    dev = loop_disk("1G")
+    sh("vgcreate", "-q", vg_name, dev)
+    sh("lvcreate", "-q", "-L", "64M", "-n", "data", vg_name)
+    tool = Imgbase(tmp_path, vg_name)
+    write_journal(tool, "20260101T000000-5151", op="layout-init", step="create-vg",
+                  undo=[{"vgremove": vg_name, "pvs": [dev]}])
+    problems = json.loads(tool("recover", "--json").stdout)["problems"]
+    assert "data" in lvs(vg_name)
+    assert len(problems) == 1 and vg_name in problems[0], problems
+    assert "nothing to recover" in tool("recover", "--list").stdout
