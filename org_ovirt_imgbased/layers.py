@@ -20,7 +20,7 @@ from .errors import ImgbaseError
 from .layout import Layout, load
 from .lock import locked
 from .runner import Runner
-from .txn import Transaction
+from .txn import Transaction, refuse_pending
 
 GIB = 1 << 30
 _LVM_NAME = re.compile(r"[A-Za-z0-9+_][A-Za-z0-9+_.-]{0,126}")
@@ -56,6 +56,7 @@ def check_lvm_name(value: str, what: str) -> str:
 @contextlib.contextmanager
 def transaction(ctx: Context, vg: str, op: str) -> Iterator[Transaction]:
     """Run an operation under the lock; roll back everything it made if it fails."""
+    refuse_pending(ctx.journal_dir)
     txn = Transaction(ctx.runner, vg, op, ctx.journal_dir)
     try:
         yield txn
@@ -280,6 +281,7 @@ def remove_layer(ctx: Context, name: str) -> None:
         if lv.name == layout.current:
             raise ImgbaseError(f"{name} is the layer running now and cannot be removed; "
                                "boot another layer first")
+        refuse_pending(ctx.journal_dir)
         _remove_lvs(ctx, layout, [name])
 
 
@@ -293,6 +295,7 @@ def remove_base(ctx: Context, name: str, force: bool = False) -> None:
             raise ImgbaseError(f"{name} holds {layout.current}, the layer running now; it cannot be removed")
         if names and not force:
             raise ImgbaseError(f"{name} has layers ({', '.join(names)}); use --force to remove them too")
+        refuse_pending(ctx.journal_dir)
         _remove_lvs(ctx, layout, [*reversed(names), name])
 
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from . import bootloader, lvm, mountinfo, naming, paths, txn
+from . import bls, bootloader, lvm, mountinfo, naming, paths, txn
+from .grubenv import NEXT, SAVED, TRY, GrubEnv
 from .layers import Context, locked
 from .layout import running_layer_from_cmdline
 from .runner import Runner
@@ -84,6 +85,19 @@ def _unowned_vg(runner: Runner, vg: str, journal: txn.Journal) -> str | None:
     return None
 
 
+def _in_use(ctx: Context, journal: txn.Journal) -> tuple[str, str] | None:
+    """A layer of the journal that is running, the default or set for the next boot, and which."""
+    roles = {running_layer_from_cmdline(ctx.cmdline): "layer running now"}
+    if ctx.boot_dir.is_dir():
+        values = GrubEnv.at(ctx.runner, ctx.boot_dir).read()
+        for var, role in ((TRY, "pending try"), (NEXT, "next-boot entry"), (SAVED, "default boot entry")):
+            roles.setdefault(bls.layer_of_id(values.get(var)), role)
+    for name in journal.lvs:
+        if name in roles:
+            return name, roles[name]
+    return None
+
+
 def _orphan_tags(runner: Runner, known: set[str], protected: set[str]) -> list[lvm.LV]:
     """LVs tagged by a transaction that has no journal any more."""
     found = []
@@ -111,6 +125,14 @@ def recover(ctx: Context, listing: bool = False) -> RecoverResult:
                                                "clear its transaction tags"))
                 if not listing:
                     txn.finish(runner, journal, path)
+                continue
+            used = _in_use(ctx, journal)
+            if used:
+                result.findings.append(Finding(f"{journal.op} {journal.id} (stopped at step {journal.step})",
+                                               f"keep it: it created {used[0]}, the {used[1]}"))
+                result.problems.append(f"{journal.op} {journal.id} was not undone: it created {used[0]}, "
+                                       f"which is the {used[1]}; boot or choose another layer (`imgbase "
+                                       "boot --set-default LAYER`) and run `imgbase recover` again")
                 continue
             result.findings.append(Finding(f"{journal.op} {journal.id} (stopped at step {journal.step})",
                                            f"remove what it created ({made}) and restore the default"))

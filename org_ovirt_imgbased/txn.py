@@ -173,6 +173,14 @@ def _own_mounts(lv: lvm.LV) -> list[str]:
     return sorted(points, key=len, reverse=True)
 
 
+def refuse_pending(journal_dir: Path | None = None) -> None:
+    """Refuse to start an operation while an interrupted one has not been recovered."""
+    for _path, journal in pending(journal_dir):
+        if not journal.committed:
+            raise ImgbaseError(f"an interrupted {journal.op} ({journal.id}, stopped at step {journal.step}) "
+                               "has not been cleaned up; run `imgbase recover` first")
+
+
 def finish(runner: Runner, journal: Journal, path: Path) -> None:
     """Clear the txn tag from the LVs a committed journal created, then delete it."""
     tag = f"{TXN_TAG}={journal.id}"

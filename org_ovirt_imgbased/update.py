@@ -19,6 +19,7 @@ from .errors import ImgbaseError
 from .layout import Layout
 from .mounts import mounted, mounted_volume
 from .runner import log
+from .txn import refuse_pending
 
 BOOT_FALLBACK = 128 << 20  # /boot room assumed for a kernel + initrd when none is installed yet
 
@@ -110,6 +111,7 @@ def update(ctx: layers.Context, path: Path, checksum: str | None = None, from_la
     cfg = config.load_config(ctx.config_path)
     ctx.max_fill = cfg.max_fill_percent
     with layers.locked():
+        refuse_pending(ctx.journal_dir)
         layout = ctx.layout()
         source = source_layer(ctx, layout, from_layer)
         with image.open_image(ctx.runner, path, checksum) as payload:

@@ -2,6 +2,8 @@
 
 * LVs that imgbased did not create (no tag) but that carry the next Base-N / Base-N.M name are
   never removed, by a failing operation's rollback or by recover.
+* An interrupted operation blocks new ones until `imgbase recover` ran; recover never removes
+  the default (or running, or next-boot) layer.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.lvmhelp import lvs, sh
-from tests.vm.bootfix import booted_tool, unmount_boot
+from tests.vm.bootfix import booted_tool, grubenv, unmount_boot
 from tests.vm.payloads import Imgbase, build_payloads, one_line_error
 
 
@@ -140,3 +142,41 @@ def test_recover_leaves_a_foreign_vg_of_an_init_journal_alone(loop_disk, vg_name
     assert "data" in lvs(vg_name)
     assert len(problems) == 1 and vg_name in problems[0], problems
     assert "nothing to recover" in tool("recover", "--list").stdout
+
+
+# --- D2: a pending journal blocks new operations ---------------------------------------------------
+
+def test_pending_journal_blocks_new_operations_until_recover(host, images):
+    """Killed mid-update: base/layer --add and update are refused until recover; then update works."""
+    clean = set(lvs(host.vg))
+    host.env["IMGBASED_FAULT_STEP"] = "copy-image"
+    assert host("update", str(images[1].ext4), check=False).returncode == -9
+    del host.env["IMGBASED_FAULT_STEP"]
+    for args in (("layer", "--add"), ("base", "--add", str(images[1].ext4)), ("update", str(images[1].ext4))):
+        line = one_line_error(host(*args, check=False))
+        assert "imgbase recover" in line, (args, line)
+    host("recover")
+    assert "nothing to recover" in host("recover", "--list").stdout
+    assert set(lvs(host.vg)) == clean
+    host("update", str(images[1].ext4))
+    assert grubenv(host.boot_dir)["saved_entry"] == "imgbased-Base-1.1"
+
+
+def test_recover_never_removes_the_default_layer(host, images):
+    """The journal's layer became the default before the crash: recover keeps it and says why."""
+    host.env["IMGBASED_FAULT_STEP"] = "set-default"
+    assert host("update", str(images[1].ext4), check=False).returncode == -9
+    del host.env["IMGBASED_FAULT_STEP"]
+    sh("grub-editenv", str(host.boot_dir / "grub/grubenv"), "set", "saved_entry=imgbased-Base-1.1")
+    out = host("recover", "--json")
+    assert {"Base-1", "Base-1.1"} <= set(lvs(host.vg))
+    assert (host.boot_dir / "Base-1.1").is_dir()
+    assert grubenv(host.boot_dir)["saved_entry"] == "imgbased-Base-1.1"
+    problems = json.loads(out.stdout)["problems"]
+    assert len(problems) == 1 and "Base-1.1" in problems[0] and "default" in problems[0], problems
+    # The operator picks the default back; recover then undoes the update.
+    host("boot", "--set-default", "Base-0.1")
+    host("recover")
+    assert "nothing to recover" in host("recover", "--list").stdout
+    assert not {"Base-1", "Base-1.1"} & set(lvs(host.vg))
+    assert not (host.boot_dir / "Base-1.1").exists()
