@@ -58,6 +58,7 @@ def transaction(ctx: Context, vg: str, op: str) -> Iterator[Transaction]:
     """Run an operation under the lock; roll back everything it made if it fails."""
     refuse_pending(ctx.journal_dir)
     txn = Transaction(ctx.runner, vg, op, ctx.journal_dir)
+    txn.journal.boot_dir = str(Path(ctx.boot_dir).absolute()) if ctx.manage_boot else ""
     try:
         yield txn
     except BaseException as exc:

@@ -9,6 +9,7 @@ boot entry is restored.  Mounts left under /run/imgbased are unmounted first.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from . import bls, bootloader, lvm, mountinfo, naming, paths, txn
 from .grubenv import NEXT, SAVED, TRY, GrubEnv
@@ -52,16 +53,39 @@ def _stale_mounts() -> list[str]:
     return sorted(points, key=len, reverse=True)
 
 
+def _journal_boot_dir(ctx: Context, journal: txn.Journal) -> Path:
+    """The boot directory a journal's boot records refer to (not necessarily this host's /boot).
+
+    Journals record it; older ones only name it in their file paths (<boot>/<layer>).
+    """
+    if journal.boot_dir:
+        return Path(journal.boot_dir)
+    layers = {r["boot-remove"] for r in journal.undo if "boot-remove" in r}
+    for name in journal.files:
+        if Path(name).name in layers:
+            return Path(name).parent
+    return ctx.boot_dir
+
+
 def _undo_records(ctx: Context, journal: txn.Journal) -> list[str]:
-    """Replay the journal's undo records: boot files and the previous default; returns problems met."""
+    """Replay the journal's undo records (boot files on its own boot directory); returns problems met."""
     runner = ctx.runner
     problems = []
+    boot_dir = _journal_boot_dir(ctx, journal)
+    here = boot_dir.is_dir()
+    if not here and any("boot-remove" in r or "default-was" in r for r in journal.undo):
+        problems.append(f"{journal.op} {journal.id} changed boot files in {boot_dir}, which is not there "
+                        "now; those boot files were left alone")
     for record in reversed(journal.undo):
         if "boot-remove" in record:
-            bootloader.remove_layer(runner, record["boot-remove"], boot_dir=ctx.boot_dir)
-            bootloader.regenerate_config(runner, ctx.boot_dir)
-        elif record.get("default-was") and bootloader.has_entry(record["default-was"], ctx.boot_dir):
-            bootloader.set_default(runner, record["default-was"], boot_dir=ctx.boot_dir)
+            if here:
+                bootloader.remove_layer(runner, record["boot-remove"], boot_dir=boot_dir)
+                bootloader.regenerate_config(runner, boot_dir)
+        elif "default-was" in record:
+            if here and record["default-was"] and bootloader.has_entry(record["default-was"], boot_dir):
+                current = bootloader.default_layer(runner, boot_dir=boot_dir)
+                if current is None or current in journal.lvs or not bootloader.has_entry(current, boot_dir):
+                    bootloader.set_default(runner, record["default-was"], boot_dir=boot_dir)
         elif "vgremove" in record:
             unowned = _unowned_vg(runner, record["vgremove"], journal)
             if unowned:
@@ -88,8 +112,9 @@ def _unowned_vg(runner: Runner, vg: str, journal: txn.Journal) -> str | None:
 def _in_use(ctx: Context, journal: txn.Journal) -> tuple[str, str] | None:
     """A layer of the journal that is running, the default or set for the next boot, and which."""
     roles = {running_layer_from_cmdline(ctx.cmdline): "layer running now"}
-    if ctx.boot_dir.is_dir():
-        values = GrubEnv.at(ctx.runner, ctx.boot_dir).read()
+    boot_dir = _journal_boot_dir(ctx, journal)
+    if boot_dir.is_dir():
+        values = GrubEnv.at(ctx.runner, boot_dir).read()
         for var, role in ((TRY, "pending try"), (NEXT, "next-boot entry"), (SAVED, "default boot entry")):
             roles.setdefault(bls.layer_of_id(values.get(var)), role)
     for name in journal.lvs:

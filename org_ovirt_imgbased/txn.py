@@ -38,6 +38,7 @@ class Journal:
     files: list[str] = field(default_factory=list)
     undo: list[dict] = field(default_factory=list)
     started: float = field(default_factory=time.time)
+    boot_dir: str = ""  # the boot directory the undo records refer to ("" in older journals)
 
 
 def _fsync_dir(path: Path) -> None:

@@ -4,6 +4,7 @@
   never removed, by a failing operation's rollback or by recover.
 * An interrupted operation blocks new ones until `imgbase recover` ran; recover never removes
   the default (or running, or next-boot) layer.
+* recover replays boot records on the boot directory the journal was written for.
 """
 
 from __future__ import annotations
@@ -180,3 +181,31 @@ def test_recover_never_removes_the_default_layer(host, images):
     assert "nothing to recover" in host("recover", "--list").stdout
     assert not {"Base-1", "Base-1.1"} & set(lvs(host.vg))
     assert not (host.boot_dir / "Base-1.1").exists()
+
+
+# --- D3: a journal's own boot directory -------------------------------------------------------------
+
+def test_recover_of_another_boot_dir_leaves_the_host_boot_alone(host, tmp_path):
+    """Interrupted installs to another disk: recover does not touch this host's /boot."""
+    entry = host.boot_dir / "loader/entries/imgbased-Base-0.1.conf"
+    kernel_dir = host.boot_dir / "Base-0.1"
+    before = (entry.read_text(), sorted(p.name for p in kernel_dir.iterdir()), grubenv(host.boot_dir))
+    gone = "/run/imgbased/mnt-gone0000"
+    # As written by an interrupted install (boot dir only visible in its file paths) ...
+    write_journal(host, "20260101T000000-1111", files=[f"{gone}/Base-0.1",
+                  f"{gone}/loader/entries/imgbased-Base-0.1.conf"], undo=[{"boot-remove": "Base-0.1"}])
+    host("recover")
+    assert (entry.read_text(), sorted(p.name for p in kernel_dir.iterdir()), grubenv(host.boot_dir)) == before
+    # ... and with the boot directory recorded: a second /boot with its own Base-0.1 files.
+    other = tmp_path / "otherboot"
+    (other / "Base-0.1").mkdir(parents=True)
+    (other / "Base-0.1/vmlinuz-x").write_text("k")
+    (other / "loader/entries").mkdir(parents=True)
+    (other / "loader/entries/imgbased-Base-0.1.conf").write_text(entry.read_text())
+    write_journal(host, "20260101T000000-2222", boot_dir=str(other), files=[str(other / "Base-0.1")],
+                  undo=[{"boot-remove": "Base-0.1"}, {"default-was": "Base-0.1"}])
+    host("recover")
+    assert not (other / "Base-0.1").exists() and not (other / "loader/entries/imgbased-Base-0.1.conf").exists()
+    after = (entry.read_text(), sorted(p.name for p in kernel_dir.iterdir()), grubenv(host.boot_dir))
+    assert after == before
+    assert "nothing to recover" in host("recover", "--list").stdout
