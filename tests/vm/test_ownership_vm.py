@@ -5,6 +5,7 @@
 * An interrupted operation blocks new ones until `imgbase recover` ran; recover never removes
   the default (or running, or next-boot) layer.
 * recover replays boot records on the boot directory the journal was written for.
+* A hook that cannot start, or that anyone may change, never undoes an update.
 """
 
 from __future__ import annotations
@@ -209,3 +210,27 @@ def test_recover_of_another_boot_dir_leaves_the_host_boot_alone(host, tmp_path):
     after = (entry.read_text(), sorted(p.name for p in kernel_dir.iterdir()), grubenv(host.boot_dir))
     assert after == before
     assert "nothing to recover" in host("recover", "--list").stdout
+
+
+# --- D4: hooks that cannot start, and hooks anyone may change ---------------------------------------
+
+def test_unstartable_and_unsafe_hooks_do_not_undo_an_update(host, images, tmp_path):
+    """A hook with no #! line fails as a warning; a world-writable hook is skipped; the update commits."""
+    hooks = tmp_path / "hooks"
+    hooks.mkdir(mode=0o755)
+    hooks.chmod(0o755)
+    marker = tmp_path / "unsafe-ran"
+    # Fine for pre-update, which then replaces it by a file with no #! line (exec fails: ENOEXEC).
+    (hooks / "10-no-shebang").write_text('#!/bin/sh\nif [ "$1" = pre-update ]; then\n'
+                                         '  printf "echo no interpreter line\\n" > "$0.new"\n'
+                                         '  chmod 755 "$0.new"; mv "$0.new" "$0"\nfi\nexit 0\n')
+    (hooks / "10-no-shebang").chmod(0o755)
+    (hooks / "20-open").write_text(f"#!/bin/sh\ntouch {marker}\n")
+    (hooks / "20-open").chmod(0o777)
+    host.env["IMGBASED_HOOKS_DIRS"] = str(hooks)
+    proc = host("update", str(images[1].ext4), check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "10-no-shebang" in proc.stderr and "20-open" in proc.stderr, proc.stderr
+    assert not marker.exists()
+    assert grubenv(host.boot_dir)["saved_entry"] == "imgbased-Base-1.1"
+    assert {"Base-1", "Base-1.1"} <= set(lvs(host.vg))
