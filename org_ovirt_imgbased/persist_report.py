@@ -10,6 +10,7 @@ never carries these two files, so each layer holds the report of the update that
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections import Counter
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from .errors import ImgbaseError
 from .persist_fs import display_path
 
 REPORT_DIR = "etc/imgbased"
@@ -153,8 +155,56 @@ class MergeReport:
     def save(self, new_root: Path, runner) -> list[Path]:
         """Write the text and JSON reports into the new layer's /etc/imgbased; return the paths."""
         directory = Path(new_root) / REPORT_DIR
-        runner.makedirs(directory, mode=0o755)
         text_path, json_path = directory / REPORT_TEXT, directory / REPORT_JSON
-        runner.write_file(text_path, self.render(), mode=0o600)
-        runner.write_file(json_path, self.to_json(), mode=0o600)
+        if runner.dry:
+            runner.makedirs(directory, mode=0o755)
+            runner.write_file(text_path, self.render(), mode=0o600)
+            runner.write_file(json_path, self.to_json(), mode=0o600)
+            return [text_path, json_path]
+        # The new image decides what etc/ and etc/imgbased are: never follow a symlink out of the layer.
+        dfd = _open_beneath(Path(new_root), REPORT_DIR)
+        try:
+            _write_at(dfd, REPORT_TEXT, self.render().encode())
+            _write_at(dfd, REPORT_JSON, self.to_json().encode())
+        finally:
+            os.close(dfd)
         return [text_path, json_path]
+
+
+def _open_beneath(root: Path, relative: str) -> int:
+    """Open (creating) root/relative as a directory fd, refusing a symlink or non-directory on the way."""
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    done = Path()
+    try:
+        for part in Path(relative).parts:
+            done = done / part
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(part, 0o755, dir_fd=fd)
+            try:
+                sub = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            except OSError:  # ELOOP: a symlink; ENOTDIR: a file
+                raise ImgbaseError(f"/{done} in the new layer is a symlink or not a directory, so the merge "
+                                   "report cannot be written safely; make it a plain directory in the image") \
+                    from None
+            os.close(fd)
+            fd = sub
+        return fd
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _write_at(dfd: int, name: str, data: bytes, mode: int = 0o600) -> None:
+    """Replace name in the directory dfd atomically (temp file, fsync, rename), following no symlink."""
+    tmp = f".{name}.{os.getpid()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode, dir_fd=dfd)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fchmod(fd, mode)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
+    os.fsync(dfd)
