@@ -283,6 +283,7 @@ def remove_layer(ctx: Context, name: str) -> None:
             raise ImgbaseError(f"{name} is the layer running now and cannot be removed; "
                                "boot another layer first")
         refuse_pending(ctx.journal_dir)
+        _refuse_busy(layout, [lv])
         _remove_lvs(ctx, layout, [name])
 
 
@@ -297,6 +298,7 @@ def remove_base(ctx: Context, name: str, force: bool = False) -> None:
         if names and not force:
             raise ImgbaseError(f"{name} has layers ({', '.join(names)}); use --force to remove them too")
         refuse_pending(ctx.journal_dir)
+        _refuse_busy(layout, [*base.layers, base.lv])
         _remove_lvs(ctx, layout, [*reversed(names), name])
 
 
@@ -312,11 +314,22 @@ def set_pinned(ctx: Context, name: str, pinned: bool) -> None:
             lvm.change_tags(ctx.runner, target, delete=[lvm.TAG_PINNED])
 
 
+def _refuse_busy(layout: Layout, lvs: list[lvm.LV]) -> None:
+    """Refuse, before anything changes, to remove LVs that are mounted or open."""
+    for lv in lvs:
+        if lv.name in layout.mounts or lv.attr[5:6] == "o":
+            where = f"mounted at {layout.mounts[lv.name]}" if lv.name in layout.mounts else "mounted or open"
+            raise ImgbaseError(f"{lv.name} is in use ({where}); unmount it (or stop what holds it open) "
+                               "and run again")
+
+
 def _remove_lvs(ctx: Context, layout: Layout, names: list[str]) -> None:
-    """Remove LVs (layers before their base), with their boot entries."""
-    if ctx.manage_boot:
-        from . import boothook
-        for name in names:
-            if naming.parse(name).is_layer:
-                boothook.layer_removed(ctx, layout.vg, name)
-    lvm.remove(ctx.runner, layout.vg, names)
+    """Remove LVs (layers before their base), each LV before its boot entry.
+
+    If an lvremove fails, that layer keeps its boot entry and nothing after it is touched.
+    """
+    from . import boothook
+    for name in names:
+        lvm.remove(ctx.runner, layout.vg, [name])
+        if ctx.manage_boot and naming.parse(name).is_layer:
+            boothook.layer_removed(ctx, layout.vg, name)

@@ -6,6 +6,7 @@
   the default (or running, or next-boot) layer.
 * recover replays boot records on the boot directory the journal was written for.
 * A hook that cannot start, or that anyone may change, never undoes an update.
+* `layer --remove` of a busy layer is refused before any boot file is touched.
 """
 
 from __future__ import annotations
@@ -234,3 +235,25 @@ def test_unstartable_and_unsafe_hooks_do_not_undo_an_update(host, images, tmp_pa
     assert not marker.exists()
     assert grubenv(host.boot_dir)["saved_entry"] == "imgbased-Base-1.1"
     assert {"Base-1", "Base-1.1"} <= set(lvs(host.vg))
+
+
+# --- D7: removal of a busy layer --------------------------------------------------------------------
+
+def test_remove_of_a_mounted_layer_is_refused_before_boot_files(host, tmp_path):
+    """A mounted layer: `layer --remove` fails in one line and its entry and kernel stay."""
+    host("layer", "--add")
+    mnt = tmp_path / "busy"
+    mnt.mkdir()
+    sh("mount", f"/dev/{host.vg}/Base-0.2", str(mnt))
+    try:
+        proc = host("layer", "--remove", "Base-0.2", check=False)
+        assert (host.boot_dir / "Base-0.2").is_dir()
+        assert (host.boot_dir / "loader/entries/imgbased-Base-0.2.conf").is_file()
+        assert grubenv(host.boot_dir)["saved_entry"] == "imgbased-Base-0.2"
+        line = one_line_error(proc)
+        assert "Base-0.2" in line and "mounted" in line, line
+    finally:
+        sh("umount", str(mnt))
+    host("layer", "--remove", "Base-0.2")
+    assert "Base-0.2" not in lvs(host.vg)
+    assert not (host.boot_dir / "Base-0.2").exists()
