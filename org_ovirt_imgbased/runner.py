@@ -10,14 +10,15 @@ with ``COMMAND_ENV`` (the C locale) over the caller's environment.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import secrets
 import shlex
 import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +48,37 @@ def fsync_dir(path: str | Path, missing_ok: bool = False) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """Write every byte of data to fd (os.write may write less than asked)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _open_beneath(root: Path, relative: Path, create: bool) -> int:
+    """A descriptor of root/relative, refusing a symlink or non-directory on the way (no escape)."""
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    done = Path("/")
+    try:
+        for part in relative.parts:
+            done = done / part
+            if create:
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(part, 0o755, dir_fd=fd)
+            try:
+                sub = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            except OSError as exc:  # ELOOP: a symlink; ENOTDIR: a file; ENOENT: missing
+                raise ImgbaseError(f"{done} in {root} is a symlink, not a directory or missing "
+                                   f"({exc.strerror}), so nothing is written there; make it a plain "
+                                   "directory in the image") from None
+            os.close(fd)
+            fd = sub
+        return fd
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 @dataclass
@@ -108,26 +140,40 @@ class Runner:
             raise ImgbaseError(f"{argv[0]} printed output that is not JSON: {exc}",
                                detail=text) from None
 
-    def write_file(self, path: Path, data: str | bytes, mode: int = 0o644) -> None:
-        """Replace path atomically: temp file in the same directory, fsync, rename."""
+    def write_file(self, path: Path, data: str | bytes, mode: int = 0o644, *, beneath: Path | None = None,
+                   make_dirs: bool = False) -> None:
+        """Replace path atomically: temp file in the same directory, fsync, rename, fsync the directory.
+
+        With beneath (a target root such as a new layer), path must lie inside it and no symlink
+        is followed on the way: each directory from beneath down is opened with O_NOFOLLOW
+        (created with make_dirs), so an image cannot redirect the write out of its root.
+        """
         path = Path(path)
         if self.dry:
             self.plan(f"write {path}")
             return
         log.debug("write: %s", path)
         raw = data.encode() if isinstance(data, str) else data
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        rel = path.relative_to(beneath) if beneath is not None else None
+        dfd = (_open_beneath(Path(beneath), rel.parent, make_dirs) if rel is not None
+               else os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY))
+        tmp = f".{path.name}.{secrets.token_hex(6)}.tmp"
         try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(raw)
-                f.flush()
-                os.fsync(f.fileno())
-            os.chmod(tmp, mode)
-            os.replace(tmp, path)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=dfd)
+            try:
+                write_all(fd, raw)
+                os.fchmod(fd, mode)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, path.name, src_dir_fd=dfd, dst_dir_fd=dfd)
+            os.fsync(dfd)
         except BaseException:
-            Path(tmp).unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                os.unlink(tmp, dir_fd=dfd)
             raise
-        fsync_dir(path.parent)
+        finally:
+            os.close(dfd)
 
     def remove(self, path: Path) -> None:
         """Remove a file or a directory tree if it exists."""

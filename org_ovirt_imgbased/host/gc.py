@@ -24,6 +24,7 @@ from org_ovirt_imgbased.host.context import Context
 from org_ovirt_imgbased.host.layout import Layout
 from org_ovirt_imgbased.host.lock import locked
 from org_ovirt_imgbased.host.storage import lvm
+from org_ovirt_imgbased.host.txn import refuse_pending
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +141,8 @@ def run_gc(ctx: Context, dry_run: bool = False, keep: int | None = None, take_lo
     """Remove the bases the retention policy lets go; per-base failures go into the result.
 
     keep overrides ``[gc] keep`` from the configuration.  Pass take_lock=False when the
-    caller already holds the imgbased lock (the update does).  Raises ImgbaseError only when
+    caller already holds the imgbased lock (the update does).  A pending journal blocks a real
+    run (``imgbase recover`` first); a dry run only reads.  Raises ImgbaseError only when
     nothing can be planned at all (bad configuration, no layout, the lock held elsewhere).
     """
     if keep is None:
@@ -148,6 +150,8 @@ def run_gc(ctx: Context, dry_run: bool = False, keep: int | None = None, take_lo
     if not take_lock:
         return collect(ctx, keep, dry_run)
     with locked():
+        if not dry_run:
+            refuse_pending(ctx.journal_dir)
         return collect(ctx, keep, dry_run)
 
 

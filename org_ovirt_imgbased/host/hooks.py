@@ -6,13 +6,17 @@ run in name order, called as ``HOOK EVENT ARG...``.  A file in /etc
 overrides one of the same name in /usr/lib (as with systemd units).  Events:
 ``pre-update`` (a failure aborts the update before anything is created),
 ``new-layer-added``, ``post-update`` and ``base-removed`` (failures there
-are reported as warnings).
+are reported as warnings).  A hook that cannot be started (missing interpreter,
+no ``#!`` line) has failed like any other.  Hooks run as root, so a hook, or a
+hook directory, that is not owned by root (or the user running imgbase) or is
+writable by group or others is skipped with a warning naming it.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import stat
 from pathlib import Path
 
 from org_ovirt_imgbased import paths
@@ -31,10 +35,32 @@ def find_hooks(dirs: tuple[Path, ...] | None = None) -> list[Path]:
     for directory in reversed(dirs):
         if not directory.is_dir():
             continue
+        unsafe = _unsafe(directory)
+        if unsafe:
+            log.warning("warning: skipping the hook directory %s: %s", directory, unsafe)
+            continue
         for path in directory.iterdir():
             if path.is_file() and os.access(path, os.X_OK) and not path.name.startswith("."):
+                unsafe = _unsafe(path)
+                if unsafe:
+                    log.warning("warning: skipping the hook %s: %s", path, unsafe)
+                    chosen.pop(path.name, None)
+                    continue
                 chosen[path.name] = path
     return [chosen[name] for name in sorted(chosen)]
+
+
+def _unsafe(path: Path) -> str | None:
+    """Why root must not run path (or what is in it), or None: owner and write permissions."""
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        return f"cannot check it: {exc.strerror or exc}"
+    if st.st_uid not in (0, os.geteuid()):
+        return f"it is owned by uid {st.st_uid}, not root; chown root it"
+    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return "it is writable by group or others; chmod go-w it"
+    return None
 
 
 def run(event: str, *args: str, runner: Runner, dirs: tuple[Path, ...] | None = None) -> None:
@@ -42,11 +68,17 @@ def run(event: str, *args: str, runner: Runner, dirs: tuple[Path, ...] | None = 
     if event not in EVENTS:
         raise ValueError(f"unknown hook event {event}")
     for hook in find_hooks(dirs):
-        res = runner.run([str(hook), event, *args], check=False)
-        if res.returncode == 0:
-            continue
-        reason = (res.stderr.strip().splitlines() or ["no error output"])[-1]
+        try:
+            res = runner.run([str(hook), event, *args], check=False)
+        except (ImgbaseError, OSError) as exc:  # bad interpreter, no #! line (ENOEXEC), ...
+            status = "cannot be started"
+            reason = (exc.strerror or str(exc)) if isinstance(exc, OSError) else \
+                "not found (is the interpreter on its #! line installed?)"
+        else:
+            if res.returncode == 0:
+                continue
+            status = f"exit {res.returncode}"
+            reason = (res.stderr.strip().splitlines() or ["no error output"])[-1]
         if event.startswith("pre-"):
-            raise ImgbaseError(f"{event} hook {hook} failed (exit {res.returncode}): {reason}; "
-                               "nothing was changed")
-        log.warning("warning: %s hook %s failed (exit %d): %s", event, hook, res.returncode, reason)
+            raise ImgbaseError(f"{event} hook {hook} failed ({status}): {reason}; nothing was changed")
+        log.warning("warning: %s hook %s failed (%s): %s", event, hook, status, reason)

@@ -22,7 +22,7 @@ from org_ovirt_imgbased.host.context import Context
 from org_ovirt_imgbased.host.layout import Layout, load, root_dev
 from org_ovirt_imgbased.host.lock import locked
 from org_ovirt_imgbased.host.storage import filesystem, lvm, space
-from org_ovirt_imgbased.host.txn import Transaction
+from org_ovirt_imgbased.host.txn import Transaction, refuse_pending
 from org_ovirt_imgbased.runner import Runner
 from org_ovirt_imgbased.units import GiB
 
@@ -30,7 +30,9 @@ from org_ovirt_imgbased.units import GiB
 @contextlib.contextmanager
 def transaction(ctx: Context, vg: str, op: str) -> Iterator[Transaction]:
     """Run an operation under the lock; roll back everything it made if it fails."""
+    refuse_pending(ctx.journal_dir)
     txn = Transaction(ctx.runner, vg, op, ctx.journal_dir)
+    txn.journal.boot_dir = str(Path(ctx.boot_dir).absolute()) if ctx.manage_boot else ""
     try:
         yield txn
     except BaseException as exc:
@@ -137,6 +139,9 @@ def init_from(ctx: Context, source: str | None) -> str:
         if not lv.is_thin or not lv.pool:
             raise ImgbaseError(f"{lv.vg}/{lv.name} is not a thin LV in a thin pool; imgbased needs "
                                "the root on a thinpool (reinstall with the imgbased layout)")
+        if any(x.vg == lv.vg and x.name == "Base-0" for x in lvs):
+            raise ImgbaseError(f"{lv.vg} already has an LV named Base-0 that imgbased did not make; "
+                               f"rename it (`lvrename {lv.vg} Base-0 NEWNAME`) and run again")
         with transaction(ctx, lv.vg, "layout-init-from") as txn:
             txn.step("tag")
             txn.on_rollback(lambda: _untag(runner, lv), {"untag": f"{lv.vg}/{lv.name}"})
@@ -196,7 +201,7 @@ def base_from_payload(ctx: Context, txn: Transaction, payload: image.Payload, si
     pool = layout.require_pool()
     want = check_base_size(payload, size)
     space.check_pool(pool, payload.used, ctx.max_fill)
-    name = str(naming.next_base(layout.names()))
+    name = str(naming.next_base(layout.names_in_use()))
     tags = [lvm.TAG_BASE, *txn.will_create_lv(name)]
     if payload.identity:
         tags.append(f"imgbased:image={payload.identity}")
@@ -230,7 +235,7 @@ def layer_on(ctx: Context, txn: Transaction, layout: Layout, base: str | None, w
         base = latest.name
     layout.base(base)
     space.check_pool(pool, 0, ctx.max_fill)
-    name = str(naming.next_layer(naming.parse_base(base), layout.names()))
+    name = str(naming.next_layer(naming.parse_base(base), layout.names_in_use()))
     txn.step("create-layer")
     lvm.snapshot(runner, layout.vg, base, name, [lvm.TAG_LAYER, *txn.will_create_lv(name)])
     txn.step("new-uuid")
@@ -249,6 +254,8 @@ def remove_layer(ctx: Context, name: str) -> None:
         if lv.name == layout.current:
             raise ImgbaseError(f"{name} is the layer running now and cannot be removed; "
                                "boot another layer first")
+        refuse_pending(ctx.journal_dir)
+        _refuse_busy(layout, [lv])
         _remove_lvs(ctx, layout, [name])
 
 
@@ -262,6 +269,8 @@ def remove_base(ctx: Context, name: str, force: bool = False) -> None:
             raise ImgbaseError(f"{name} holds {layout.current}, the layer running now; it cannot be removed")
         if names and not force:
             raise ImgbaseError(f"{name} has layers ({', '.join(names)}); use --force to remove them too")
+        refuse_pending(ctx.journal_dir)
+        _refuse_busy(layout, [*base.layers, base.lv])
         _remove_lvs(ctx, layout, [*reversed(names), name])
 
 
@@ -277,10 +286,21 @@ def set_pinned(ctx: Context, name: str, pinned: bool) -> None:
             lvm.change_tags(ctx.runner, target, delete=[lvm.TAG_PINNED])
 
 
+def _refuse_busy(layout: Layout, lvs: list[lvm.LV]) -> None:
+    """Refuse, before anything changes, to remove LVs that are mounted or open."""
+    for lv in lvs:
+        if lv.name in layout.mounts or lv.attr[5:6] == "o":
+            where = f"mounted at {layout.mounts[lv.name]}" if lv.name in layout.mounts else "mounted or open"
+            raise ImgbaseError(f"{lv.name} is in use ({where}); unmount it (or stop what holds it open) "
+                               "and run again")
+
+
 def _remove_lvs(ctx: Context, layout: Layout, names: list[str]) -> None:
-    """Remove LVs (layers before their base), with their boot entries."""
-    if ctx.manage_boot:
-        for name in names:
-            if naming.parse(name).is_layer:
-                journaled.layer_removed(ctx, layout.vg, name)
-    lvm.remove(ctx.runner, layout.vg, names)
+    """Remove LVs (layers before their base), each LV before its boot entry.
+
+    If an lvremove fails, that layer keeps its boot entry and nothing after it is touched.
+    """
+    for name in names:
+        lvm.remove(ctx.runner, layout.vg, [name])
+        if ctx.manage_boot and naming.parse(name).is_layer:
+            journaled.layer_removed(ctx, layout.vg, name)

@@ -46,6 +46,7 @@ class Layout:
     init: lvm.LV | None = None
     current: str | None = None
     mounts: dict[str, str] = field(default_factory=dict)
+    all_names: list[str] = field(default_factory=list)  # every LV in the VG, tagged or not
 
     def layers(self) -> list[lvm.LV]:
         """Every layer in natural order."""
@@ -54,6 +55,10 @@ class Layout:
     def names(self) -> list[str]:
         """Every LV name in the VG that is a base or a layer."""
         return [b.name for b in self.bases] + [lv.name for lv in self.layers()]
+
+    def names_in_use(self) -> list[str]:
+        """Every LV name in the VG, ours or not: new bases and layers must not reuse one."""
+        return sorted(set(self.names()) | set(self.all_names))
 
     def latest_base(self) -> Base | None:
         """The base with the highest number."""
@@ -221,7 +226,7 @@ def build(vg: str, lvs: list[lvm.LV], cmdline: Path | None = None) -> Layout:
     if current is None:
         root = root_dev()
         current = next((lv.name for lv in mine if lv.dev == root), None)
-    return Layout(vg, pool, ordered, volumes, init, current, mounts)
+    return Layout(vg, pool, ordered, volumes, init, current, mounts, [lv.name for lv in mine])
 
 
 def load(runner: Runner, vg: str | None = None, cmdline: Path | None = None) -> Layout:

@@ -10,9 +10,11 @@ boot entry is restored.  Mounts left under /run/imgbased are unmounted first.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from org_ovirt_imgbased import paths
 from org_ovirt_imgbased.host import boot, naming, txn
+from org_ovirt_imgbased.host.boot import bls
+from org_ovirt_imgbased.host.boot.grubenv import NEXT, SAVED, TRY, GrubEnv
 from org_ovirt_imgbased.host.context import Context
 from org_ovirt_imgbased.host.layout import running_layer_from_cmdline
 from org_ovirt_imgbased.host.lock import locked
@@ -53,25 +55,74 @@ class RecoverResult:
         return "\n".join(lines + [f"problem: {p}" for p in self.problems])
 
 
-def _stale_mounts() -> list[str]:
-    """Mount points imgbased left under its run directory, deepest first."""
-    prefix = str(paths.run_dir()) + "/"
-    points = [m.mountpoint for m in mounts.read_mountinfo() if m.mountpoint.startswith(prefix)]
-    return sorted(points, key=len, reverse=True)
+def _journal_boot_dir(ctx: Context, journal: txn.Journal) -> Path:
+    """The boot directory a journal's boot records refer to (not necessarily this host's /boot).
+
+    Journals record it; older ones only name it in their file paths (<boot>/<layer>).
+    """
+    if journal.boot_dir:
+        return Path(journal.boot_dir)
+    layers = {r["boot-remove"] for r in journal.undo if "boot-remove" in r}
+    for name in journal.files:
+        if Path(name).name in layers:
+            return Path(name).parent
+    return ctx.boot_dir
 
 
-def _undo_records(ctx: Context, journal: txn.Journal) -> None:
-    """Replay the journal's undo records: boot files and the previous default."""
+def _undo_records(ctx: Context, journal: txn.Journal) -> list[str]:
+    """Replay the journal's undo records (boot files on its own boot directory); returns problems met."""
     runner = ctx.runner
+    problems = []
+    boot_dir = _journal_boot_dir(ctx, journal)
+    here = boot_dir.is_dir()
+    if not here and any("boot-remove" in r or "default-was" in r for r in journal.undo):
+        problems.append(f"{journal.op} {journal.id} changed boot files in {boot_dir}, which is not there "
+                        "now; those boot files were left alone")
     for record in reversed(journal.undo):
         if "boot-remove" in record:
-            boot.remove_layer(runner, record["boot-remove"], boot_dir=ctx.boot_dir)
-            boot.regenerate_config(runner, ctx.boot_dir)
-        elif record.get("default-was") and boot.has_entry(record["default-was"], ctx.boot_dir):
-            boot.set_default(runner, record["default-was"], boot_dir=ctx.boot_dir)
+            if here:
+                boot.remove_layer(runner, record["boot-remove"], boot_dir=boot_dir)
+                boot.regenerate_config(runner, boot_dir)
+        elif "default-was" in record:
+            if here and record["default-was"] and boot.has_entry(record["default-was"], boot_dir):
+                current = boot.default_layer(runner, boot_dir=boot_dir)
+                if current is None or current in journal.lvs or not boot.has_entry(current, boot_dir):
+                    boot.set_default(runner, record["default-was"], boot_dir=boot_dir)
         elif "vgremove" in record:
+            unowned = _unowned_vg(runner, record["vgremove"], journal)
+            if unowned:
+                problems.append(unowned)
+                continue
             runner.run(["vgremove", "-f", "-y", record["vgremove"]], check=False)
             runner.run(["pvremove", "-y", "-q", *record.get("pvs", [])], check=False)
+    return problems
+
+
+def _unowned_vg(runner: Runner, vg: str, journal: txn.Journal) -> str | None:
+    """Why the VG a layout-init journal names must be left alone (None: it made the VG, or none is left)."""
+    group = next((g for g in lvm.list_vgs(runner) if g.name == vg), None)
+    if group is None:
+        return None
+    tag = f"{txn.TXN_TAG}={journal.id}"
+    foreign = [lv.name for lv in lvm.list_lvs(runner, vg) if tag not in lv.tags and not lv.name.startswith("[")]
+    if lvm.TAG_VG not in group.tags or foreign:
+        return (f"left VG {vg} alone: it is not tagged {lvm.TAG_VG} or holds LVs {journal.op} {journal.id} "
+                f"did not create ({', '.join(foreign) or 'none'}); remove it by hand if it is yours to remove")
+    return None
+
+
+def _in_use(ctx: Context, journal: txn.Journal) -> tuple[str, str] | None:
+    """A layer of the journal that is running, the default or set for the next boot, and which."""
+    roles = {running_layer_from_cmdline(ctx.cmdline): "layer running now"}
+    boot_dir = _journal_boot_dir(ctx, journal)
+    if boot_dir.is_dir():
+        values = GrubEnv.at(ctx.runner, boot_dir).read()
+        for var, role in ((TRY, "pending try"), (NEXT, "next-boot entry"), (SAVED, "default boot entry")):
+            roles.setdefault(bls.layer_of_id(values.get(var)), role)
+    for name in journal.lvs:
+        if name in roles:
+            return name, roles[name]
+    return None
 
 
 def _orphan_tags(runner: Runner, known: set[str], protected: set[str]) -> list[lvm.LV]:
@@ -89,7 +140,7 @@ def recover(ctx: Context, listing: bool = False) -> RecoverResult:
     result = RecoverResult(listing)
     runner = ctx.runner
     with locked():
-        for point in _stale_mounts():
+        for point in mounts.own_mounts():
             result.findings.append(RecoverStep(f"stale mount {point}", "unmount it"))
             if not listing:
                 runner.run(["umount", "-l", point], check=False)
@@ -102,11 +153,19 @@ def recover(ctx: Context, listing: bool = False) -> RecoverResult:
                 if not listing:
                     txn.finish(runner, journal, path)
                 continue
+            used = _in_use(ctx, journal)
+            if used:
+                result.findings.append(RecoverStep(f"{journal.op} {journal.id} (stopped at step {journal.step})",
+                                               f"keep it: it created {used[0]}, the {used[1]}"))
+                result.problems.append(f"{journal.op} {journal.id} was not undone: it created {used[0]}, "
+                                       f"which is the {used[1]}; boot or choose another layer (`imgbase "
+                                       "boot --set-default LAYER`) and run `imgbase recover` again")
+                continue
             result.findings.append(RecoverStep(f"{journal.op} {journal.id} (stopped at step {journal.step})",
                                            f"remove what it created ({made}) and restore the default"))
             if not listing:
                 result.problems += txn.undo(runner, journal)
-                _undo_records(ctx, journal)
+                result.problems += _undo_records(ctx, journal)
                 if not runner.dry:
                     path.unlink(missing_ok=True)
         _recover_orphans(ctx, result, {j.id for _, j in journals}, listing)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from org_ovirt_imgbased import paths
 from org_ovirt_imgbased.errors import ImgbaseError
-from org_ovirt_imgbased.host.storage import lvm
+from org_ovirt_imgbased.host.storage import lvm, mounts
 from org_ovirt_imgbased.runner import Runner, fsync_dir
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,7 @@ class Journal:
     files: list[str] = field(default_factory=list)
     undo: list[dict] = field(default_factory=list)
     started: float = field(default_factory=time.time)
+    boot_dir: str = ""  # the boot directory the undo records refer to ("" in older journals)
 
 
 class Transaction:
@@ -136,20 +137,36 @@ def undo(runner: Runner, journal: Journal) -> list[str]:
             runner.remove(Path(name))
         except OSError as exc:
             problems.append(f"cannot remove {name}: {exc}")
-    existing = set()
+    existing: dict[str, lvm.LV] = {}
     if journal.lvs:
         try:
-            existing = {lv.name for lv in lvm.list_lvs(runner, journal.vg)}
+            existing = {lv.name: lv for lv in lvm.list_lvs(runner, journal.vg)}
         except ImgbaseError:
-            existing = set()  # the VG itself is gone
+            existing = {}  # the VG itself is gone
+    tag = f"{TXN_TAG}={journal.id}"
     for name in reversed(journal.lvs):
-        if name in existing:
-            runner.run(["umount", "-l", f"/dev/{journal.vg}/{name}"], check=False)
-            try:
-                lvm.remove(runner, journal.vg, [name])
-            except ImgbaseError as exc:
-                problems.append(str(exc))
+        lv = existing.get(name)
+        if lv is None:
+            continue
+        if tag not in lv.tags:  # same name, but not made by this operation: never ours to remove
+            problems.append(f"left {journal.vg}/{name} alone: it lacks the tag {tag}, so "
+                            f"{journal.op} {journal.id} did not create it")
+            continue
+        for point in (mounts.own_mounts(lv.dev) if lv.dev else []):
+            runner.run(["umount", point], check=False)
+        try:
+            lvm.remove(runner, journal.vg, [name])
+        except ImgbaseError as exc:
+            problems.append(str(exc))
     return problems
+
+
+def refuse_pending(journal_dir: Path | None = None) -> None:
+    """Refuse to start an operation while an interrupted one has not been recovered."""
+    for _path, journal in pending(journal_dir):
+        if not journal.committed:
+            raise ImgbaseError(f"an interrupted {journal.op} ({journal.id}, stopped at step {journal.step}) "
+                               "has not been cleaned up; run `imgbase recover` first")
 
 
 def finish(runner: Runner, journal: Journal, path: Path) -> None:

@@ -24,6 +24,7 @@ from org_ovirt_imgbased.host.layout import Layout
 from org_ovirt_imgbased.host.lock import locked
 from org_ovirt_imgbased.host.storage import fstab, space
 from org_ovirt_imgbased.host.storage.mounts import mounted, mounted_volume
+from org_ovirt_imgbased.host.txn import refuse_pending
 
 log = logging.getLogger(__name__)
 
@@ -116,11 +117,12 @@ def update(ctx: Context, path: Path, checksum: str | None = None, from_layer: st
     """Run the whole update as one transaction (or only its checks with dry_run)."""
     cfg = config.load_config(ctx.config_path)
     with locked():
+        refuse_pending(ctx.journal_dir)
         layout = ctx.layout()
         source = source_layer(ctx, layout, from_layer)
         with image.open_image(ctx.runner, path, checksum) as payload:
             preview = _preflight(ctx, layout, payload, source, size, cfg)
-            new_base = str(naming.next_base(layout.names()))
+            new_base = str(naming.next_base(layout.names_in_use()))
             result = UpdateResult(str(path), source, new_base, f"{new_base}.1", dry_run, try_boot)
             if preview is not None:
                 result.report, result.conflicts = preview.render(), len(preview.conflicts)
@@ -173,7 +175,7 @@ def _request_relabel(ctx: Context, new_root: Path) -> None:
         return
     modes = [ln.split("=", 1)[1].strip() for ln in text.splitlines() if ln.strip().startswith("SELINUX=")]
     if modes and modes[-1] in ("enforcing", "permissive"):
-        ctx.runner.write_file(new_root / ".autorelabel", "")
+        ctx.runner.write_file(new_root / ".autorelabel", "", beneath=new_root)
 
 
 def _collect_garbage(ctx: Context, result: UpdateResult) -> dict | None:

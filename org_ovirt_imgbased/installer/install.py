@@ -25,6 +25,7 @@ from org_ovirt_imgbased.errors import ImgbaseError
 from org_ovirt_imgbased.host import image, layers
 from org_ovirt_imgbased.host.context import Context
 from org_ovirt_imgbased.host.fetch import fetch
+from org_ovirt_imgbased.host.lock import locked
 from org_ovirt_imgbased.host.storage import fstab, lvm
 from org_ovirt_imgbased.host.storage.mounts import mounted
 from org_ovirt_imgbased.installer import chroot
@@ -128,13 +129,18 @@ def deploy(config: AddonConfig, committed: CommittedLayout, payload: image.Paylo
         runner.makedirs(boot / "grub")
         if not (boot / "grub/grubenv").exists():
             runner.run(["grub-editenv", str(boot / "grub/grubenv"), "create"])
+        # The journal stays with the disk being installed, never in this host's state directory,
+        # so `imgbase recover` on the host cannot replay it against the host's own /boot.
+        journal_dir = boot / ".imgbased-install-journal"
         ctx = Context(runner=runner, vg=vg, boot_dir=boot, kernel_args=kernel_args,
-                             cmdline=Path(os.devnull))
+                             cmdline=Path(os.devnull), journal_dir=journal_dir)
         with layers.transaction(ctx, vg, "install") as txn:
             progress(f"copying the image into {vg}/Base-0")
             base = layers.base_from_payload(ctx, txn, payload, config.base_size)
             progress("creating the layer Base-0.1 with its kernel and boot entry")
             layer = layers.layer_on(ctx, txn, ctx.layout(), base)
+        with contextlib.suppress(OSError):
+            journal_dir.rmdir()
     progress("writing fstab and the imgbased configuration; seeding the data volumes")
     with mounted(runner, f"/dev/{vg}/{layer}") as root:
         fstab.retarget(runner, root, vg, layer, fstab_lines(committed))
@@ -153,7 +159,7 @@ def _write_config(runner: Runner, root: Path, config: AddonConfig) -> None:
     lines = ["# written by the imgbased installer", "[gc]", f"keep = {config.keep}"]
     if config.persist:
         lines += ["", "[persist]", "paths = " + " ".join(config.persist)]
-    runner.write_file(root / "etc/imgbased.conf", "\n".join(lines) + "\n")
+    runner.write_file(root / "etc/imgbased.conf", "\n".join(lines) + "\n", beneath=root)
 
 
 def _install_profile(runner: Runner, root: Path) -> None:
@@ -182,17 +188,18 @@ def install(config: AddonConfig, runner: Runner, kernel_args: list[str], progres
             progress(f"  {line}")
         if runner.dry:
             return "Base-0.1"
-        committed = commit(the_plan, runner, lambda line: progress(f"  done: {line}"))
-        try:
-            committed = committed or _existing_layout(config, runner)
-            layer = deploy(config, committed, payload, runner, kernel_args, progress)
-        except BaseException:
-            if the_plan.layout is not None:
-                progress("the installation failed: removing the new layout from the disk")
-                undo_layout(the_plan.layout, runner)
-            raise
-        finally:
-            if the_plan.layout is not None:
-                the_plan.layout.close()
+        with locked():  # no imgbase (recover, gc...) may run against the mounts and LVs made here
+            committed = commit(the_plan, runner, lambda line: progress(f"  done: {line}"))
+            try:
+                committed = committed or _existing_layout(config, runner)
+                layer = deploy(config, committed, payload, runner, kernel_args, progress)
+            except BaseException:
+                if the_plan.layout is not None:
+                    progress("the installation failed: removing the new layout from the disk")
+                    undo_layout(the_plan.layout, runner)
+                raise
+            finally:
+                if the_plan.layout is not None:
+                    the_plan.layout.close()
         runner.run(["vgchange", "-q", "-an", committed.vg], check=False)
         return layer

@@ -28,3 +28,21 @@ def test_dry_mode_prints_changes_and_runs_queries():
     assert runner.run(["false"]).returncode == 0
     assert runner.query(["echo", "real"]) == "real\n"
     assert out.getvalue() == "dry: false\n"
+
+
+def test_write_beneath_a_root_follows_no_symlink(tmp_path):
+    """write_file(beneath=root) refuses a symlinked directory on the way and writes inside otherwise."""
+    import pytest
+
+    from org_ovirt_imgbased.errors import ImgbaseError
+
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    (root / "etc").mkdir(parents=True)
+    outside.mkdir()
+    (root / "etc/imgbased").symlink_to(outside)
+    with pytest.raises(ImgbaseError, match="/etc/imgbased in .* is a symlink"):
+        Runner().write_file(root / "etc/imgbased/report", "x", beneath=root, make_dirs=True)
+    assert list(outside.iterdir()) == []
+    Runner().write_file(root / "etc/new/conf", "ok\n", mode=0o600, beneath=root, make_dirs=True)
+    assert (root / "etc/new/conf").read_text() == "ok\n" and (root / "etc/new/conf").stat().st_mode & 0o777 == 0o600
+    assert sorted(p.name for p in (root / "etc/new").iterdir()) == ["conf"]

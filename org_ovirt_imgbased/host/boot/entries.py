@@ -139,17 +139,18 @@ def remove_layer(runner: Runner, layer: str, *, boot_dir: Path = BOOT,
     values = env.read()
     notes: list[str] = []
     gone = [n for n in (NEXT, TRY) if values.get(n) == ident]
+    repoint: dict[str, str] = {}
     if gone:
-        env.unset(gone)
         notes.append(f"cleared {', '.join(gone)} (it named {layer})")
     if values.get(SAVED) == ident:
         others = [e for e in bls.layer_entries(boot_dir) if e.layer != layer]
         if others:
-            env.set({SAVED: others[0].id})
+            repoint[SAVED] = others[0].id
             notes.append(f"the default was {layer}; it is now {others[0].layer}")
         else:
-            env.unset([SAVED])
+            gone.append(SAVED)
             notes.append(f"the default was {layer}; no layer entry is left to be the default")
+    env.change(repoint, gone)
     runner.remove(bls.entry_path(layer, boot_dir))
     runner.remove(boot_dir / layer)
     return notes
@@ -197,9 +198,7 @@ def boot_once(runner: Runner, layer: str, *, boot_dir: Path = BOOT,
     ident = require_entry(layer, boot_dir)
     env = _env(runner, boot_dir, grubenv)
     pending = env.get(TRY)
-    env.set({NEXT: ident})
-    if pending and pending != ident:
-        env.unset([TRY])
+    env.change({NEXT: ident}, [TRY] if pending and pending != ident else [])
     return ident
 
 
@@ -235,8 +234,7 @@ def confirm(runner: Runner, running: str | None, *, if_pending: bool = False,
     running_id = bls.entry_id(running) if running else None
     if pending and pending == running_id:
         require_entry(running, boot_dir)
-        env.set({SAVED: running_id})
-        env.unset([TRY] + ([NEXT] if values.get(NEXT) == pending else []))
+        env.change({SAVED: running_id}, [TRY] + ([NEXT] if values.get(NEXT) == pending else []))
         return f"confirmed the try of {running}: it is now the default"
     stale = bool(pending) and values.get(NEXT) != pending
     if stale:
@@ -292,8 +290,7 @@ def rollback(runner: Runner, *, to: str | None = None, running: str | None = Non
     layers = [e.layer for e in bls.layer_entries(boot_dir) if existing is None or e.layer in set(existing)]
     reference = bls.layer_of_id(values.get(SAVED)) or running
     target = rollback_target(layers, reference, to)
-    env.set({SAVED: bls.entry_id(target)})
-    env.unset([n for n in (NEXT, TRY) if values.get(n)])
+    env.change({SAVED: bls.entry_id(target)}, [n for n in (NEXT, TRY) if values.get(n)])
     return target
 
 

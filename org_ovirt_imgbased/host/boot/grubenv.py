@@ -6,11 +6,19 @@ whichever directory exists; an explicit path wins.  It is read and changed only 
 ``grub-editenv`` / ``grub2-editenv`` (whichever is installed) via the Runner, so dry mode
 prints the changes instead of making them.  ``grub-editenv FILE list`` creates a missing
 file, so a missing file is read as empty without running it.
+
+Changes are written by imgbased itself, never in place: ``grub-editenv set`` truncates and
+rewrites the same inode, so a crash or power cut there leaves a torn block that GRUB cannot
+load.  A new 1024-byte block (GRUB's format: the header line, ``name=value`` lines, ``#``
+padding) is written beside the file, fsynced and renamed over it, one write per change of
+any number of variables.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
+import stat
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -21,6 +29,8 @@ SAVED = "saved_entry"
 NEXT = "next_entry"
 TRY = "imgbased_try"
 EDITENV_NAMES = ("grub-editenv", "grub2-editenv")
+BLOCK_SIZE = 1024
+HEADER = "# GRUB Environment Block\n"
 
 
 def grub_dir(boot_dir: Path = Path("/boot")) -> Path:
@@ -53,6 +63,16 @@ def editenv_command(path: Path | None = None) -> str:
             return name
     raise ImgbaseError("neither grub-editenv nor grub2-editenv is installed; install grub-common "
                        "(Debian) or grub2-tools-minimal (Fedora)")
+
+
+def render_block(values: Mapping[str, str]) -> bytes:
+    """The 1024-byte environment block GRUB reads for values (backslashes escaped as GRUB does)."""
+    body = HEADER + "".join(f"{name}={value.replace(chr(92), chr(92) * 2)}\n" for name, value in values.items())
+    raw = body.encode()
+    if len(raw) > BLOCK_SIZE:
+        raise ImgbaseError(f"the grubenv variables need {len(raw)} bytes, more than GRUB's {BLOCK_SIZE}-byte "
+                           "block; unset some with grub-editenv FILE unset NAME")
+    return raw + b"#" * (BLOCK_SIZE - len(raw))
 
 
 def parse_list(text: str) -> dict[str, str]:
@@ -94,18 +114,39 @@ class GrubEnv:
 
     def set(self, values: Mapping[str, str]) -> None:
         """Set variables (creating the file and its directory if needed)."""
-        if not values:
-            return
-        for name, value in values.items():
-            if "=" in name or not name or "\n" in value or "\n" in name:
-                raise ImgbaseError(f"bad grubenv assignment {name!r}={value!r}")
-        self.runner.makedirs(self.path.parent)
-        self.runner.run([self._tool(), str(self.path), "set",
-                         *(f"{k}={v}" for k, v in values.items())])
+        self.change(values)
 
     def unset(self, names: Iterable[str]) -> None:
         """Unset variables; does nothing for a missing file or no names."""
-        names = [n for n in names if n]
-        if not names or not self.path.is_file():
+        self.change({}, names)
+
+    def change(self, values: Mapping[str, str], unset: Iterable[str] = ()) -> None:
+        """Set values and unset names in one atomic write of the whole block.
+
+        The block is written to a temporary file beside grubenv, fsynced and renamed over it
+        (over the file a symlinked grubenv points at), so a crash leaves the old or the new one.
+        """
+        names = [n for n in unset if n]
+        for name, value in values.items():
+            if "=" in name or not name or "\n" in value or "\n" in name:
+                raise ImgbaseError(f"bad grubenv assignment {name!r}={value!r}")
+        if not values and (not names or not self.path.is_file()):
             return
-        self.runner.run([self._tool(), str(self.path), "unset", *names])
+        current = self.read()
+        new = {k: v for k, v in current.items() if k not in names}
+        new.update(values)
+        if new == current and self.path.is_file():
+            return
+        block = render_block(new)
+        target = Path(os.path.realpath(self.path))
+        if self.runner.dry:
+            what = [f"set {' '.join(f'{k}={v}' for k, v in values.items())}" if values else "",
+                    f"unset {' '.join(names)}" if names else ""]
+            self.runner.plan(f"write {target}: {'; '.join(w for w in what if w)}")
+            return
+        self.runner.makedirs(target.parent)
+        mode = stat.S_IMODE(target.stat().st_mode) if target.is_file() else 0o644
+        try:
+            self.runner.write_file(target, block, mode=mode)
+        except OSError as exc:
+            raise ImgbaseError(f"cannot write {target}: {exc.strerror or exc}") from None

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from org_ovirt_imgbased.errors import ImgbaseError
+from org_ovirt_imgbased.runner import write_all
 
 log = logging.getLogger(__name__)
 
@@ -183,13 +184,6 @@ def _replacing(tmp: str, dst: str, kind: str) -> Iterator[str]:
         raise
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    """Write every byte of data (os.write may write less than asked)."""
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
-
-
 def copy_regular(src: str, dst: str) -> None:
     """Atomically replace dst by a copy of the regular file src, keeping its metadata."""
     st = os.lstat(src)
@@ -199,7 +193,7 @@ def copy_regular(src: str, dst: str) -> None:
             fd_out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
             try:
                 while chunk := os.read(fd_in, _CHUNK):
-                    _write_all(fd_out, chunk)
+                    write_all(fd_out, chunk)
                 os.fchown(fd_out, st.st_uid, st.st_gid)
                 os.fchmod(fd_out, stat.S_IMODE(st.st_mode))
                 copy_xattrs(src, fd_out)
@@ -216,7 +210,7 @@ def write_with_meta(dst: str, data: bytes, mode: int, uid: int, gid: int) -> Non
     with _replacing(_temp_name(dst), dst, FILE) as tmp:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         try:
-            _write_all(fd, data)
+            write_all(fd, data)
             os.fchown(fd, uid, gid)
             os.fchmod(fd, mode)
             if os.path.lexists(dst):

@@ -114,7 +114,7 @@ class _Planner:
         self.keep_local = report.policy == "keep-local"
 
     def same(self, a: fs.Node | None, b: fs.Node | None) -> bool:
-        """Entry equality (see persist_fs.same_node)."""
+        """Entry equality (see fstree.same_node)."""
         return fs.same_node(a, b)
 
     def tree_same(self, a: _Side, b: _Side, rel: str) -> bool:
@@ -244,7 +244,7 @@ class _Planner:
 
 
 def display(path: str) -> str:
-    """A path for messages (see persist_fs.display_path)."""
+    """A path for messages (see fstree.display_path)."""
     return fs.display_path(path)
 
 

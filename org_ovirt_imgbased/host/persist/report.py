@@ -152,10 +152,12 @@ class MergeReport:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
 
     def save(self, new_root: Path, runner) -> list[Path]:
-        """Write the text and JSON reports into the new layer's /etc/imgbased; return the paths."""
+        """Write the text and JSON reports into the new layer's /etc/imgbased; return the paths.
+
+        The new image decides what etc/ and etc/imgbased are, so no symlink is followed on the way.
+        """
         directory = Path(new_root) / REPORT_DIR
-        runner.makedirs(directory, mode=0o755)
         text_path, json_path = directory / REPORT_TEXT, directory / REPORT_JSON
-        runner.write_file(text_path, self.render(), mode=0o600)
-        runner.write_file(json_path, self.to_json(), mode=0o600)
+        for path, text in ((text_path, self.render()), (json_path, self.to_json())):
+            runner.write_file(path, text, mode=0o600, beneath=Path(new_root), make_dirs=True)
         return [text_path, json_path]

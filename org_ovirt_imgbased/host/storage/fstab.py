@@ -49,4 +49,5 @@ def retarget(runner: Runner, root: Path, vg: str, layer: str, extra: list[str] =
         text = path.read_bytes().decode("utf-8", "surrogateescape")  # any bytes survive unchanged
     except FileNotFoundError:
         text = ""
-    runner.write_file(path, with_root(text, vg, layer, list(extra)).encode("utf-8", "surrogateescape"))
+    runner.write_file(path, with_root(text, vg, layer, list(extra)).encode("utf-8", "surrogateescape"),
+                      beneath=root)

@@ -79,6 +79,17 @@ def read_mountinfo(path: Path = MOUNTINFO) -> list[Mount]:
         return []
 
 
+def own_mounts(dev: tuple[int, int] | None = None) -> list[str]:
+    """imgbased's own temporary mounts (under its run directory), deepest first; of dev if given.
+
+    The only mounts imgbased ever unmounts without having just made them (recover, undo).
+    """
+    prefix = str(paths.run_dir()) + "/"
+    points = [m.mountpoint for m in read_mountinfo() if m.mountpoint.startswith(prefix)
+              and (dev is None or m.dev == dev)]
+    return sorted(points, key=len, reverse=True)
+
+
 def visible_at(mounts: list[Mount], mountpoint: str) -> Mount | None:
     """The mount that is visible at mountpoint: the last one mounted there."""
     found = None

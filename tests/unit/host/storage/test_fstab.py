@@ -39,3 +39,20 @@ def test_bytes_that_are_not_utf8_survive_retargeting(tmp_path):
     (tmp_path / "etc/fstab").write_bytes(b"# caf\xe9\n/dev/VG/Base-0.1 / ext4 defaults,discard 0 1\n")
     fstab.retarget(Runner(), tmp_path, "VG", "Base-1.1")
     assert (tmp_path / "etc/fstab").read_bytes() == b"# caf\xe9\n/dev/VG/Base-1.1 / ext4 defaults,discard 0 1\n"
+
+
+def test_retarget_never_writes_through_a_symlinked_etc(tmp_path):
+    """An image whose /etc is a symlink out of the layer: refused in one line, the outside untouched."""
+    import pytest
+
+    from org_ovirt_imgbased.errors import ImgbaseError
+
+    layer, outside = tmp_path / "layer", tmp_path / "host-etc"
+    layer.mkdir()
+    outside.mkdir()
+    (outside / "fstab").write_text("# the host's own fstab\n")
+    (layer / "etc").symlink_to(outside)
+    with pytest.raises(ImgbaseError, match="/etc in .* is a symlink"):
+        fstab.retarget(Runner(), layer, "VG", "Base-1.1")
+    assert (outside / "fstab").read_text() == "# the host's own fstab\n" and sorted(outside.iterdir()) == [
+        outside / "fstab"]
