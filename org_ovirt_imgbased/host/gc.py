@@ -17,7 +17,7 @@ import logging
 from dataclasses import dataclass, field
 
 from org_ovirt_imgbased.errors import ImgbaseError
-from org_ovirt_imgbased.host import config, hooks, naming
+from org_ovirt_imgbased.host import config, hooks, layers, naming
 from org_ovirt_imgbased.host.boot import bls
 from org_ovirt_imgbased.host.boot.grubenv import NEXT, SAVED, TRY, GrubEnv
 from org_ovirt_imgbased.host.context import Context
@@ -166,7 +166,7 @@ def collect(ctx: Context, keep: int, dry_run: bool = False) -> GcResult:
         return result
     for name in plan.remove:
         try:
-            remove_base_unlocked(ctx, layout, name)
+            layers.remove_base(ctx, name, force=True)  # the lock is re-entrant
         except ImgbaseError as exc:
             log.debug("gc: cannot remove %s: %s", name, exc)
             result.failed[name] = str(exc)
@@ -178,27 +178,6 @@ def collect(ctx: Context, keep: int, dry_run: bool = False) -> GcResult:
         if note:
             result.notes.append(note)
     return result
-
-
-def remove_base_unlocked(ctx: Context, layout: Layout, name: str) -> None:
-    """Remove a base, its layers and their boot entries; the caller holds the lock.
-
-    The removal ``layers.remove_base(ctx, name, force=True)`` does, without taking the lock.
-    Refuses the base of the running layer, and a base whose base or layer LVs are open
-    (mounted), before changing anything.  The layers go first, then the base only if they all
-    went, so a failure never leaves a layer without its base.
-    """
-    from org_ovirt_imgbased.host import layers
-    base = layout.base(name)
-    names = [lv.name for lv in base.layers]
-    if layout.current in names or layout.current == name:
-        raise ImgbaseError(f"{name} holds {layout.current}, the layer running now; it cannot be removed")
-    busy = [lv.name for lv in [base.lv, *base.layers] if lv.attr[5:6] == "o"]
-    if busy:
-        raise ImgbaseError(f"{', '.join(busy)} {'is' if len(busy) == 1 else 'are'} in use (mounted or open); "
-                           "unmount and run `imgbase gc` again")
-    layers._remove_lvs(ctx, layout, list(reversed(names)))
-    layers._remove_lvs(ctx, layout, [name])
 
 
 def _fire_hook(ctx: Context, base: str) -> str | None:

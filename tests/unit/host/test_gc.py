@@ -104,7 +104,7 @@ def test_collect_goes_on_after_a_failing_base(monkeypatch):
         if name == "Base-0":
             raise ImgbaseError("lvremove failed (exit 5): Logical volume in use")
 
-    monkeypatch.setattr(gc, "remove_base_unlocked", fake_remove)
+    monkeypatch.setattr(gc.layers, "remove_base", lambda ctx, name, force: fake_remove(ctx, None, name))
     res = gc.collect(fake_context(lay), 1)
     assert calls == ["Base-0", "Base-1"]
     assert res.removed == ["Base-1"] and list(res.failed) == ["Base-0"] and "in use" in res.failed["Base-0"]
@@ -116,32 +116,39 @@ def test_global_dry_mode_prints_but_claims_nothing(monkeypatch):
     """Under --dry the removal runs (printing its commands) but nothing is reported as removed."""
     lay = layout({"Base-0": 1, "Base-1": 1})
     calls = []
-    monkeypatch.setattr(gc, "remove_base_unlocked", lambda ctx, layout_, name: calls.append(name))
+    monkeypatch.setattr(gc.layers, "remove_base", lambda ctx, name, force: calls.append(name))
     res = gc.collect(fake_context(lay, dry=True), 1)
     assert calls == ["Base-0"] and res.removed == [] and res.dry_run
     assert "would remove Base-0" in res.render()
 
 
-def test_remove_refuses_the_running_base():
-    """The lock-free removal refuses the base holding the running layer before touching anything."""
+@pytest.fixture
+def removals(monkeypatch, tmp_path):
+    """Record lvremove calls of the real removal path (its lock and journal under tmp_path)."""
+    monkeypatch.setenv("IMGBASED_LOCK", str(tmp_path / "lock"))
+    monkeypatch.setenv("IMGBASED_STATE_DIR", str(tmp_path / "state"))
+    removed: list[list[str]] = []
+    monkeypatch.setattr(lvm, "remove", lambda runner, vg, names: removed.append(list(names)))
+    return removed
+
+
+def test_remove_refuses_the_running_base(removals):
+    """The removal refuses the base holding the running layer before touching anything."""
     lay = layout({"Base-0": 1, "Base-1": 1})
     lay.current = "Base-0.1"
-    with pytest.raises(ImgbaseError, match="running now"):
-        gc.remove_base_unlocked(fake_context(lay), lay, "Base-0")
+    assert gc.collect(fake_context(lay), 1).plan.kept["Base-0"] == [gc.BOOTED]  # the plan keeps it
+    with pytest.raises(ImgbaseError, match="running now"):  # and the removal would refuse it too
+        gc.layers.remove_base(fake_context(lay), "Base-0", force=True)
+    assert removals == []
 
 
-def test_remove_refuses_an_open_lv_before_changing_anything(monkeypatch):
+def test_remove_refuses_an_open_lv_before_changing_anything(removals):
     """A mounted layer makes its base fail cleanly: nothing is removed, the message says what to do."""
-    from org_ovirt_imgbased.host import layers
-    lay = layout({"Base-0": 2, "Base-1": 1})
+    lay = layout({"Base-0": 2, "Base-1": 1, "Base-2": 1})
     lay.bases[-1].layers[1].attr = "Vwi-aotz--"
-    removed = []
-    monkeypatch.setattr(layers, "_remove_lvs", lambda ctx, layout_, names: removed.append(names))
-    with pytest.raises(ImgbaseError, match="Base-0.2 is in use .*imgbase gc"):
-        gc.remove_base_unlocked(fake_context(lay), lay, "Base-0")
-    assert removed == []
-    gc.remove_base_unlocked(fake_context(lay), lay, "Base-1")
-    assert removed == [["Base-1.1"], ["Base-1"]]
+    res = gc.collect(fake_context(lay), 1)
+    assert "Base-0.2 is in use" in res.failed["Base-0"] and "unmount it" in res.failed["Base-0"]
+    assert removals == [["Base-1.1"], ["Base-1"]] and res.removed == ["Base-1"]
 
 
 def test_no_bootloader_gc_keeps_the_default_and_bases_with_entries(tmp_path):
