@@ -144,7 +144,7 @@ def init_from(ctx: Context, source: str | None) -> str:
                                f"rename it (`lvrename {lv.vg} Base-0 NEWNAME`) and run again")
         with transaction(ctx, lv.vg, "layout-init-from") as txn:
             txn.step("tag")
-            txn.on_rollback(lambda: _untag(runner, lv), {"untag": f"{lv.vg}/{lv.name}"})
+            txn.on_rollback(lambda: untag_adopted(runner, lv), {"untag": f"{lv.vg}/{lv.name}"})
             lvm.change_tags(runner, lv.vg, add=[lvm.TAG_VG], kind="vg")
             lvm.change_tags(runner, f"{lv.vg}/{lv.pool}", add=[lvm.TAG_POOL])
             lvm.change_tags(runner, f"{lv.vg}/{lv.name}", add=[lvm.TAG_INIT])
@@ -168,8 +168,8 @@ def _read_os_release() -> str:
     return ""
 
 
-def _untag(runner: Runner, lv: lvm.LV) -> None:
-    """Undo init_from's tags."""
+def untag_adopted(runner: Runner, lv: lvm.LV) -> None:
+    """Undo init_from's tags (its rollback, and recover's replay of its journal)."""
     lvm.change_tags(runner, lv.vg, delete=[lvm.TAG_VG], kind="vg")
     lvm.change_tags(runner, f"{lv.vg}/{lv.pool}", delete=[lvm.TAG_POOL])
     lvm.change_tags(runner, f"{lv.vg}/{lv.name}", delete=[lvm.TAG_INIT])

@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from org_ovirt_imgbased.host import boot, naming, txn
+from org_ovirt_imgbased.errors import ImgbaseError
+from org_ovirt_imgbased.host import boot, layers, naming, txn
 from org_ovirt_imgbased.host.boot import bls
 from org_ovirt_imgbased.host.boot.grubenv import NEXT, SAVED, TRY, GrubEnv
 from org_ovirt_imgbased.host.context import Context
@@ -88,6 +89,10 @@ def _undo_records(ctx: Context, journal: txn.Journal) -> list[str]:
                 current = boot.default_layer(runner, boot_dir=boot_dir)
                 if current is None or current in journal.lvs or not boot.has_entry(current, boot_dir):
                     boot.set_default(runner, record["default-was"], boot_dir=boot_dir)
+        elif "untag" in record:
+            adopted = _lv_named(runner, record["untag"])
+            if adopted is not None:
+                layers.untag_adopted(runner, adopted)
         elif "vgremove" in record:
             unowned = _unowned_vg(runner, record["vgremove"], journal)
             if unowned:
@@ -96,6 +101,15 @@ def _undo_records(ctx: Context, journal: txn.Journal) -> list[str]:
             runner.run(["vgremove", "-f", "-y", record["vgremove"]], check=False)
             runner.run(["pvremove", "-y", "-q", *record.get("pvs", [])], check=False)
     return problems
+
+
+def _lv_named(runner: Runner, name: str) -> lvm.LV | None:
+    """The LV VG/LV names, or None when it (or its VG) is gone."""
+    vg, _, lv = name.partition("/")
+    try:
+        return next((x for x in lvm.list_lvs(runner, vg) if x.name == lv), None)
+    except ImgbaseError:
+        return None
 
 
 def _unowned_vg(runner: Runner, vg: str, journal: txn.Journal) -> str | None:

@@ -137,7 +137,7 @@ def choose_payload(op: Operator, url: str, checksum: str) -> None:
     op.sees("/boot 768.0 MiB")
     op.answer(MENU, "1")
     op.sees("Image: not chosen", "Checksum: none")
-    op.answer(QUESTION, "ftp:/nohost")
+    op.answer(QUESTION, "http:/nohost")
     op.answer(QUESTION, url)
     op.sees("names no host", "Try again.")
     op.answer(MENU, "2")
