@@ -14,8 +14,9 @@ from pathlib import Path
 
 from org_ovirt_imgbased import paths
 from org_ovirt_imgbased.errors import ImgbaseError
+from org_ovirt_imgbased.units import MiB
 
-CHUNK = 1 << 20
+CHUNK = MiB
 #: The schemes imgbased downloads from; everything else is refused before any request.
 REMOTE_SCHEMES = ("http", "https")
 

@@ -24,7 +24,7 @@ from org_ovirt_imgbased.host.lock import locked
 from org_ovirt_imgbased.host.storage import filesystem, lvm, space
 from org_ovirt_imgbased.host.txn import Transaction, refuse_pending
 from org_ovirt_imgbased.runner import Runner
-from org_ovirt_imgbased.units import GiB
+from org_ovirt_imgbased.units import GiB, MiB
 
 
 @contextlib.contextmanager
@@ -102,12 +102,12 @@ def _pool_geometry(runner: Runner, vg: str, pool_size: int | None, percent: int)
     if runner.dry and group is None:
         return pool_size or 0, None
     meta = GiB if free >= 16 * GiB else None
-    reserve = 2 * (meta or free // 100 + 4 * (1 << 20))  # metadata plus its spare copy
+    reserve = 2 * (meta or free // 100 + 4 * MiB)  # metadata plus its spare copy
     size = pool_size if pool_size else free * percent // 100 - reserve
     if size <= 0 or size + reserve > free:
         raise ImgbaseError(f"VG {vg} has {free} bytes free, too little for a {size}-byte pool "
                            "plus metadata; use a bigger disk or a smaller --pool-size")
-    extent = group.extent_size if group else 4 << 20
+    extent = group.extent_size if group else 4 * MiB
     return size - size % extent, meta
 
 

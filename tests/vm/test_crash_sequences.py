@@ -136,12 +136,10 @@ def test_every_step_of_every_operation_survives_a_crash_then_another_operation(l
     foreign = add_foreign(vg_name)
     keep = set(lvs(vg_name))
     others = [[a.format(v2=v2) for a in args] for args in OTHERS]
-    spare = []
 
     def spare_layer() -> None:
         tool("layer", "--add")
         tool("boot", "--set-default", "Base-0.2")
-        spare[:] = ["Base-0.3"]
         keep.add("Base-0.3")
 
     probe = tool("--debug", "update", v2)
@@ -178,7 +176,7 @@ def installed_root(loop_disk, vg: str, image) -> None:
 
 def test_every_step_of_init_from_survives_a_crash_then_another_operation(loop_disk, vg_name, tmp_path, images):
     """layout --init --from VG/root killed at each step, then another operation, then recover."""
-    v1, v2 = (str(i.ext4) for i in images)
+    v2 = str(images[1].ext4)
     boot = make_boot(loop_disk, tmp_path)
     tool = Imgbase(tmp_path, vg_name, boot_dir=boot, bootloader=True)
     installed_root(loop_disk, vg_name, images[0])

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from org_ovirt_imgbased.errors import ImgbaseError
 from org_ovirt_imgbased.runner import write_all
+from org_ovirt_imgbased.units import MiB
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +29,7 @@ FILE, DIR, SYMLINK = "file", "directory", "symlink"
 FIFO, SOCKET, CHARDEV, BLOCKDEV = "FIFO", "socket", "character device", "block device"
 SPECIAL_KINDS = (FIFO, SOCKET, CHARDEV, BLOCKDEV)
 _CAPABILITY_XATTR = "security.capability"
-_CHUNK = 1 << 20
+_CHUNK = MiB
 
 
 @dataclass(frozen=True)
