@@ -10,6 +10,7 @@ VM_RUN    := image-tools/vm-run
 DESTDIR   ?=
 ADDON_DIR := /usr/share/anaconda/addons/org_ovirt_imgbased
 DBUS_DIR  := /usr/share/anaconda/dbus
+CONF_DIR  := /etc/anaconda/conf.d
 
 .PHONY: setup check check-unit check-vm check-e2e lint bench demo install updates-img clean
 
@@ -49,11 +50,12 @@ demo: setup
 	image-tools/demo
 
 install:
-	install -d $(DESTDIR)$(ADDON_DIR) $(DESTDIR)$(DBUS_DIR)/services $(DESTDIR)$(DBUS_DIR)/confs
+	install -d $(DESTDIR)$(ADDON_DIR) $(DESTDIR)$(DBUS_DIR)/services $(DESTDIR)$(DBUS_DIR)/confs $(DESTDIR)$(CONF_DIR)
 	cp -r --no-preserve=ownership org_ovirt_imgbased/. $(DESTDIR)$(ADDON_DIR)/
 	find $(DESTDIR)$(ADDON_DIR) -name __pycache__ -prune -exec rm -rf {} +
 	install -m 0644 data/org.fedoraproject.Anaconda.Addons.OvirtImgbased.service $(DESTDIR)$(DBUS_DIR)/services/
 	install -m 0644 data/org.fedoraproject.Anaconda.Addons.OvirtImgbased.conf $(DESTDIR)$(DBUS_DIR)/confs/
+	install -m 0644 data/anaconda/90-imgbased.conf $(DESTDIR)$(CONF_DIR)/
 
 updates-img:
 	rm -rf build/updates && $(MAKE) install DESTDIR=$(CURDIR)/build/updates

@@ -8,7 +8,7 @@ from pathlib import Path
 from org_ovirt_imgbased import defaults
 from org_ovirt_imgbased.cli.common import Result, json_flag, one_of
 from org_ovirt_imgbased.errors import ImgbaseError
-from org_ovirt_imgbased.host import layers
+from org_ovirt_imgbased.host import layers, naming
 from org_ovirt_imgbased.host.context import Context
 from org_ovirt_imgbased.host.layout import Layout, render_tree
 from org_ovirt_imgbased.host.storage import lvm
@@ -155,8 +155,8 @@ def do_layer(ctx: Context, args) -> Result:
         if layout.current is None or layout.current not in [lv.name for lv in layout.layers()]:
             raise ImgbaseError("the system is not running from an imgbased layer")
         return {"layer": layout.current}, layout.current
-    rows = [{"name": lv.name, "base": lv.origin, "size": lv.size, "used_percent": lv.data_percent,
-             "current": lv.name == layout.current} for lv in layout.layers()]
+    rows = [{"name": lv.name, "base": str(naming.parse_layer(lv.name).base_name), "size": lv.size,
+             "used_percent": lv.data_percent, "current": lv.name == layout.current} for lv in layout.layers()]
     text = "\n".join(f"{r['name']}{'  (current)' if r['current'] else ''}" for r in rows)
     return rows, text
 

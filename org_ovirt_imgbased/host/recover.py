@@ -9,11 +9,12 @@ boot entry is restored.  Mounts left under /run/imgbased are unmounted first.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from org_ovirt_imgbased.errors import ImgbaseError
-from org_ovirt_imgbased.host import boot, layers, naming, txn
+from org_ovirt_imgbased.host import adopt, boot, layers, naming, txn
 from org_ovirt_imgbased.host.boot import bls
 from org_ovirt_imgbased.host.boot.grubenv import NEXT, SAVED, TRY, GrubEnv
 from org_ovirt_imgbased.host.context import Context
@@ -93,6 +94,14 @@ def _undo_records(ctx: Context, journal: txn.Journal) -> list[str]:
             adopted = _lv_named(runner, record["untag"])
             if adopted is not None:
                 layers.untag_adopted(runner, adopted)
+        elif "untag-vg" in record:
+            vg, _, pool = record["untag-vg"].partition("/")
+            with contextlib.suppress(ImgbaseError):  # the VG may be gone with the install
+                adopt.untag(runner, vg, pool, record.get("volumes", []))
+        elif "unadopt" in record:
+            vg, _layer, name = record["unadopt"]
+            with contextlib.suppress(ImgbaseError):
+                adopt.unrename(runner, vg, name)
         elif "vgremove" in record:
             unowned = _unowned_vg(runner, record["vgremove"], journal)
             if unowned:

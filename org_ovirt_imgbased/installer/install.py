@@ -5,9 +5,10 @@ The same functions serve `imgbase-install` and the anaconda addon's task:
 
 1. fetch the payload and verify it (checksum, liveimg layout) before the disk is touched;
 2. plan the disk with blivet (``plan``) and commit it (``commit``);
-3. deploy (``deploy``): Base-0 and Base-0.1 through the layering library, the layer's kernel
-   and boot entry as the default, fstab, imgbased.conf, the data volumes seeded from the
-   image, and GRUB installed with the image's own tools.
+3. deploy (``deploy``): fill a thin root LV from the image, then ``adopt_root``, the step the
+   anaconda addon ends with too: the root becomes Base-0.1 and a frozen snapshot of it Base-0
+   (host/adopt.py), with the layer's kernel and boot entry as the default, fstab, imgbased.conf
+   and GRUB installed with the image's own tools; the data volumes are seeded from the image.
 
 If a step after the commit fails, everything is undone: no half-made VG is left on the disk.
 """
@@ -22,11 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from org_ovirt_imgbased.errors import ImgbaseError
-from org_ovirt_imgbased.host import image, layers
+from org_ovirt_imgbased.host import adopt, image, layers
 from org_ovirt_imgbased.host.context import Context
 from org_ovirt_imgbased.host.fetch import fetch
 from org_ovirt_imgbased.host.lock import locked
-from org_ovirt_imgbased.host.storage import fstab, lvm
+from org_ovirt_imgbased.host.storage import lvm
 from org_ovirt_imgbased.host.storage.mounts import mounted
 from org_ovirt_imgbased.installer import chroot
 from org_ovirt_imgbased.installer.disk.commit import commit as commit_layout
@@ -120,37 +121,54 @@ def _boot_partition(disk: str, runner: Runner) -> tuple[str, str]:
 
 def deploy(config: AddonConfig, committed: CommittedLayout, payload: image.Payload, runner: Runner,
            kernel_args: list[str], progress: Progress) -> str:
-    """Create Base-0 and Base-0.1 in the committed layout and make the disk bootable."""
-    vg = committed.vg
-    pool = committed.pool.split("/", 1)[1]
-    lvm.ensure_profile(runner)
-    runner.run(["lvchange", "-q", "--metadataprofile", lvm.PROFILE, f"{vg}/{pool}"])
-    with mounted(runner, committed.boot) as boot:
-        runner.makedirs(boot / "grub")
-        if not (boot / "grub/grubenv").exists():
-            runner.run(["grub-editenv", str(boot / "grub/grubenv"), "create"])
-        # The journal stays with the disk being installed, never in this host's state directory,
-        # so `imgbase recover` on the host cannot replay it against the host's own /boot.
-        journal_dir = boot / ".imgbased-install-journal"
-        ctx = Context(runner=runner, vg=vg, boot_dir=boot, kernel_args=kernel_args,
-                             cmdline=Path(os.devnull), journal_dir=journal_dir)
-        with layers.transaction(ctx, vg, "install") as txn:
-            progress(f"copying the image into {vg}/Base-0")
-            base = layers.base_from_payload(ctx, txn, payload, config.base_size)
-            progress("creating the layer Base-0.1 with its kernel and boot entry")
-            layer = layers.layer_on(ctx, txn, ctx.layout(), base)
-        with contextlib.suppress(OSError):
-            journal_dir.rmdir()
-    progress("writing fstab and the imgbased configuration; seeding the data volumes")
-    with mounted(runner, f"/dev/{vg}/{layer}") as root:
-        fstab.retarget(runner, root, vg, layer, fstab_lines(committed))
-        _write_config(runner, root, config)
-        _install_profile(runner, root)
+    """Fill the installed root from the payload, then adopt it as Base-0 + Base-0.1 (adopt_root)."""
+    vg, pool = committed.vg, committed.pool.split("/", 1)[1]
+    want = layers.check_base_size(payload, config.base_size)
+    device = f"/dev/{vg}/{adopt.LAYER}"
+    progress(f"copying the image into {vg}/{adopt.LAYER}")
+    lvm.create_thin(runner, vg, pool, adopt.LAYER, want, [])
+    image.fill(runner, payload, device, want)
+    with mounted(runner, device, "rw") as root, chroot.prepared(runner, root, committed.boot):
+        installed = adopt.Installed(vg, adopt.LAYER, root, payload.identity, payload.sha256)
+        layer = adopt_root(runner, installed, root / "boot", config, kernel_args, progress,
+                           grub_disk=committed.disk, fstab_extra=fstab_lines(committed))
+        progress("seeding the data volumes from the image")
         _seed_volumes(runner, root, committed)
-        progress("installing GRUB with the image's own tools")
-        chroot.grub_tools(root)
-        with chroot.prepared(runner, root, committed.boot):
-            chroot.install_grub(runner, root, committed.disk)
+    return layer
+
+
+def adopt_root(runner: Runner, installed: adopt.Installed, boot_dir: Path, config: AddonConfig,
+               kernel_args: list[str], progress: Progress, *, grub_disk: str | None = None,
+               fstab_extra: list[str] = ()) -> str:
+    """The step both installers end with: the installed root becomes Base-0 + Base-0.1, bootable.
+
+    installed.root is mounted with the /boot partition at boot_dir; with grub_disk, GRUB is
+    installed there with the image's own tools (else the installer's bootloader stays).
+    """
+    vg = installed.vg
+    lv = adopt.check_adoptable(runner, vg, installed.lv)
+    lvm.ensure_profile(runner)
+    runner.run(["lvchange", "-q", "--metadataprofile", lvm.PROFILE, f"{vg}/{lv.pool}"])
+    runner.makedirs(boot_dir / "grub")
+    if not (boot_dir / "grub/grubenv").exists():
+        runner.run(["grub-editenv", str(boot_dir / "grub/grubenv"), "create"])
+    # The journal stays with the disk being installed, never in this host's state directory,
+    # so `imgbase recover` on the host cannot replay it against the host's own /boot.
+    journal_dir = boot_dir / ".imgbased-install-journal"
+    ctx = Context(runner=runner, vg=vg, boot_dir=boot_dir, kernel_args=kernel_args,
+                  cmdline=Path(os.devnull), journal_dir=journal_dir)
+    progress(f"adopting {vg}/{installed.lv}: snapshot Base-0, layer Base-0.1 with its kernel and boot entry")
+    with locked(), layers.transaction(ctx, vg, "install") as txn:
+        layer = adopt.adopt(ctx, txn, installed, fstab_extra)
+    with contextlib.suppress(OSError):
+        journal_dir.rmdir()
+    progress("writing the imgbased configuration")
+    _write_config(runner, installed.root, config)
+    _install_profile(runner, installed.root)
+    if grub_disk:
+        progress(f"installing GRUB on {grub_disk} with the image's own tools")
+        chroot.grub_tools(installed.root)
+        chroot.install_grub(runner, installed.root, grub_disk)
     return layer
 
 

@@ -10,11 +10,12 @@ from pyanaconda.core.signal import Signal
 from pyanaconda.modules.common.base import KickstartService
 from pyanaconda.modules.common.containers import TaskContainer
 
-from org_ovirt_imgbased.installer.kickstart import AddonConfig, read_section
+from org_ovirt_imgbased import defaults
+from org_ovirt_imgbased.installer.kickstart import AddonConfig, anaconda_rules, read_section
 from org_ovirt_imgbased.installer.kickstart.payload import resolve_payload
 from org_ovirt_imgbased.service.constants import OVIRT_IMGBASED
 from org_ovirt_imgbased.service.imgbased_interface import OvirtImgbasedInterface
-from org_ovirt_imgbased.service.installation import OvirtImgbasedInstallTask
+from org_ovirt_imgbased.service.installation import OvirtImgbasedAdoptTask, OvirtImgbasedCheckLayoutTask
 from org_ovirt_imgbased.service.kickstart import OvirtImgbasedKickstartSpecification
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,8 @@ class OvirtImgbasedService(KickstartService):
         super().__init__()
         self._config: AddonConfig | None = None
         self._section: AddonConfig | None = None
-        self._kernel_args = ""
+        self._url: str | None = None
+        self._checksum: str | None = None
         self.configuration_changed = Signal()
 
     def publish(self) -> None:
@@ -47,18 +49,23 @@ class OvirtImgbasedService(KickstartService):
         return OvirtImgbasedKickstartSpecification
 
     def process_kickstart(self, data) -> None:
-        """Take the %addon section, with the payload resolved from --liveimg or the liveimg command."""
+        """Take the %addon section after checking the layout and payload the kickstart asks anaconda for."""
         addon = data.addons.org_ovirt_imgbased
         if addon.config is None:
             return
-        config, _payload = resolve_payload(addon.config, addon.header_lineno, data)
-        self._kernel_args = getattr(data.bootloader, "appendLine", "") or ""
+        anaconda_rules.check(data, addon.config, addon.header_lineno)
+        _config, payload = resolve_payload(addon.config, addon.header_lineno, data)
+        self._url, self._checksum = payload.url, payload.checksum
         self._section = addon.config
-        self._store(config)
+        self._store(addon.config)
 
     def setup_kickstart(self, data) -> None:
-        """Write the section back as it was given (the liveimg command belongs to the Payloads module)."""
+        """Write the section back as it was given."""
         data.addons.org_ovirt_imgbased.config = self._section
+
+    def generate_kickstart(self) -> str:
+        """Only our section: the payload, partitioning and bootloader commands belong to other modules."""
+        return "" if self._section is None else "\n" + self._section.to_kickstart()
 
     @property
     def configuration(self) -> str:
@@ -78,11 +85,13 @@ class OvirtImgbasedService(KickstartService):
         log.debug("imgbased config: %s", config)
 
     def configure_with_tasks(self) -> list:
-        """Nothing to configure before the installation."""
-        return []
-
-    def install_with_tasks(self) -> list:
-        """One task that lays out the disk and deploys the image; nothing when unconfigured."""
+        """Before storage is written: check that anaconda's root will be a thin LV imgbased can adopt."""
         if self._config is None:
             return []
-        return [OvirtImgbasedInstallTask(self._config, self._kernel_args)]
+        return [OvirtImgbasedCheckLayoutTask(self._config, self._config.vg != defaults.VG)]
+
+    def install_with_tasks(self) -> list:
+        """After storage, payload and bootloader: adopt the installed root; nothing when unconfigured."""
+        if self._config is None:
+            return []
+        return [OvirtImgbasedAdoptTask(self._config, self._url, self._checksum)]

@@ -7,7 +7,8 @@ from pyanaconda.core.kickstart import VERSION, KickstartSpecification
 from pyanaconda.core.kickstart.addon import AddonData
 from pykickstart.handlers.control import commandMap
 
-from org_ovirt_imgbased.installer.kickstart import ADDON_NAME, AddonConfig, SectionReader
+from org_ovirt_imgbased.installer.kickstart import ADDON_NAME, AddonConfig, KickstartLineError, SectionReader
+from org_ovirt_imgbased.installer.kickstart.anaconda_rules import DISPLAY, PARTITIONING
 from org_ovirt_imgbased.installer.kickstart.payload import payload_command_classes
 
 
@@ -22,7 +23,10 @@ class OvirtImgbasedData(AddonData):
         self.header_lineno: int | None = None
 
     def handle_header(self, args, line_number=None) -> None:
-        """Read the options after the addon name."""
+        """Read the options after the addon name; a second section is an error."""
+        if self.reader is not None:
+            raise KickstartLineError(line_number, f"a second %addon {ADDON_NAME} section (the first is on "
+                                     f"line {self.header_lineno}); keep one")
         self.reader = SectionReader()
         self.header_lineno = line_number
         self.reader.header(args, line_number)
@@ -41,8 +45,14 @@ class OvirtImgbasedData(AddonData):
 
 
 class OvirtImgbasedKickstartSpecification(KickstartSpecification):
-    """Our %addon section, plus the payload commands so that their kind and lines can be checked."""
+    """Our %addon section, plus the payload and partitioning commands, read only to check them.
+
+    The Storage and Payloads modules own those commands; this module never writes them back
+    (see OvirtImgbasedService.generate_kickstart).
+    """
 
     version = VERSION
-    commands = {**payload_command_classes(VERSION), "bootloader": commandMap[VERSION]["bootloader"]}
+    commands = {**payload_command_classes(VERSION),
+                **{name: commandMap[VERSION][name] for name in (*PARTITIONING, *DISPLAY)
+                   if name in commandMap[VERSION]}}
     addons = {ADDON_NAME: OvirtImgbasedData}

@@ -216,6 +216,11 @@ def snapshot(runner: Runner, vg: str, origin: str, name: str, tags: list[str]) -
                 f"{vg}/{origin}"])
 
 
+def rename(runner: Runner, vg: str, old: str, new: str) -> None:
+    """Rename an LV (an open or mounted one too: device-mapper renames it in place)."""
+    runner.run(["lvrename", "-q", vg, old, new])
+
+
 def make_readonly(runner: Runner, vg: str, name: str, tags: Iterable[str] = ()) -> None:
     """Set an LV read-only, skipped on normal activation, and add tags, in one lvchange."""
     runner.run(["lvchange", "-q", "--permission", "r", "--setactivationskip", "y", *_addtags(tags),
