@@ -18,7 +18,7 @@ from imagelib.liveimg import sha256_file
 
 from .host import REPO, TestHost
 
-KICKSTART = REPO / "kickstarts/pxe-auto.ks"
+KICKSTART = REPO / "kickstarts/standalone-auto.ks"
 
 
 @dataclass

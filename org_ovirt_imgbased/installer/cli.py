@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 EPILOG = """\
 examples:
-  imgbase-install --ks pxe-auto.ks                 unattended, as the kickstart says
+  imgbase-install --ks standalone-auto.ks                 unattended, as the kickstart says
   imgbase-install --ks http://10.0.2.2:8080/host.ks --disk /dev/sdb
   imgbase-install --interactive                    the text-mode screens
 

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""End to end: install v1 from pxe-auto.ks, boot, update to v2, boot, once, rollback, gc, power cut.
+"""End to end: install v1 from standalone-auto.ks, boot, update to v2, boot, once, rollback, gc, power cut.
 
 Every boot is a real BIOS + GRUB boot of the installed disk under qemu; the
 serial console's IMGBASED_BOOTED line says which layer came up.  The scenario

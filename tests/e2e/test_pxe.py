@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""End to end: a blank disk PXE-boots, installs unattended from kickstarts/pxe-auto.ks, then boots Base-0.1.
+"""End to end: a blank disk PXE-boots, installs unattended from kickstarts/standalone-auto.ks, then boots Base-0.1.
 
 The VM has no -kernel: qemu's iPXE ROM loads boot.ipxe, the kernel and the initramfs from
 qemu's TFTP server; the kickstart comes over TFTP (first test) or HTTP (second test), the live

@@ -17,7 +17,7 @@ from tests.vm.payloads import ROOT, build_payloads
 
 DISK = os.environ.get("IMGBASED_TEST_DISK", "/dev/vdc")
 LIVEIMG = os.environ.get("IMGBASED_TEST_LIVEIMG", "")
-KS = (ROOT / "kickstarts/pxe-auto.ks").read_text()
+KS = (ROOT / "kickstarts/standalone-auto.ks").read_text()
 
 
 def wipe(disk: str) -> None:
@@ -42,7 +42,7 @@ def blank_disk():
 
 
 def kickstart(tmp_path: Path, liveimg: Path, checksum: str | None = None) -> Path:
-    """pxe-auto.ks with the payload URL pointing at liveimg (and an optional checksum)."""
+    """standalone-auto.ks with the payload URL pointing at liveimg (and an optional checksum)."""
     line = f"liveimg --url=file://{liveimg}" + (f" --checksum={checksum}" if checksum else "")
     text = "\n".join(line if ln.startswith("liveimg ") else ln for ln in KS.splitlines()) + "\n"
     path = tmp_path / "host.ks"

@@ -278,7 +278,7 @@ def parse_kickstart(text_or_path: str | os.PathLike, *, name: str | None = None,
                                "save it as UTF-8") from None
     notes = [_one_line(str(w.message)) for w in caught if issubclass(w.category, UserWarning)]
     if section.config is None:
-        raise ImgbaseError(f"{name} has no %addon {ADDON_NAME} section; add one (see kickstarts/pxe-auto.ks)")
+        raise ImgbaseError(f"{name} has no %addon {ADDON_NAME} section; add one (see kickstarts/standalone-auto.ks)")
     config, payload = section.config, None
     if require_payload:
         config, payload = resolve_payload(section.config, section.header_lineno, handler, name)

@@ -12,7 +12,7 @@ from org_ovirt_imgbased.errors import ImgbaseError
 from org_ovirt_imgbased.installer import cli
 from tests.repo import ROOT
 
-PXE = (ROOT / "kickstarts/pxe-auto.ks").read_text()
+PXE = (ROOT / "kickstarts/standalone-auto.ks").read_text()
 
 
 def read(tmp_path, text: str):

@@ -20,7 +20,7 @@ from tests.repo import ROOT as REPO_ROOT
 
 ROOT = REPO_ROOT
 TOOLS = ROOT / "image-tools"
-KICKSTART = ROOT / "kickstarts/pxe-auto.ks"
+KICKSTART = ROOT / "kickstarts/standalone-auto.ks"
 SHA = "ab" * 32
 
 
@@ -49,7 +49,7 @@ def test_ipxe_script_refuses_urls_that_break_the_command_line(url):
 
 
 def test_point_kickstart_rewrites_only_the_liveimg_line():
-    """The real pxe-auto.ks gets the local URL and checksum; everything else stays as it was."""
+    """The real standalone-auto.ks gets the local URL and checksum; everything else stays as it was."""
     original = KICKSTART.read_text()
     text = pxe.point_kickstart(original, "http://10.0.2.2:4321/liveimg.squashfs", SHA)
     assert not [ln for ln in text.splitlines() if "192.0.2.1" in ln and not ln.startswith("#")]

@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from pykickstart.parser import KickstartParser
 from pykickstart.version import F38, makeVersion
 
 from org_ovirt_imgbased.installer.kickstart import KickstartLineError, read_section
 from org_ovirt_imgbased.installer.kickstart.anaconda_rules import check
+from tests.repo import ROOT
 
 LIVE = "liveimg --url=file:///srv/node.squashfs\n"
 THIN = """part /boot --fstype=ext4 --size=1024
@@ -93,3 +96,15 @@ def test_explicit_layout_without_a_root_is_refused():
 
 def test_the_liveimg_command_is_required():
     assert "liveimg --url=" in refused(THIN).message
+
+
+@pytest.mark.parametrize("name, automatic", [("pxe-auto.ks", False), ("interactive.ks", True)])
+def test_the_shipped_anaconda_kickstarts_pass(name, automatic):
+    """kickstarts/pxe-auto.ks (explicit thin layout) and interactive.ks (the spoke chooses) pass."""
+    text = (ROOT / "kickstarts" / name).read_text()
+    handler = makeVersion(F38)
+    KickstartParser(handler, missingIncludeIsFatal=False).readKickstartFromString(
+        re.sub(r"(?ms)^%addon.*?^%end\n", "", text))
+    section = re.search(r"(?ms)^%addon.*?^%end\n", text).group(0)
+    plan = check(handler, read_section(section), 1)
+    assert plan.automatic is automatic and plan.vg in (None, "HostVG")

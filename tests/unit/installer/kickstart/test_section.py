@@ -232,7 +232,8 @@ def test_no_section_and_missing_file():
 
 def test_kickstarts_directory_has_the_three_files():
     """The compose, interactive and PXE kickstarts are all there."""
-    assert {p.name for p in KICKSTARTS.glob("*.ks")} >= {"runtime-layout.ks", "interactive.ks", "pxe-auto.ks"}
+    assert {p.name for p in KICKSTARTS.glob("*.ks")} >= {"runtime-layout.ks", "interactive.ks", "pxe-auto.ks",
+                                                          "standalone-auto.ks"}
 
 
 @pytest.mark.parametrize("path", sorted(KICKSTARTS.glob("*.ks")), ids=lambda p: p.name)
@@ -249,9 +250,9 @@ def test_ksvalidator_is_able_to_fail(tmp_path):
     assert subprocess.run([ksvalidator(), str(bad)], capture_output=True, text=True).returncode != 0
 
 
-def test_pxe_auto_is_a_complete_unattended_install():
-    """pxe-auto.ks names the disk, a liveimg payload and a /var volume."""
-    result = parse_kickstart(KICKSTARTS / "pxe-auto.ks")
+def test_standalone_auto_is_a_complete_unattended_install():
+    """standalone-auto.ks names the disk, a liveimg payload and a /var volume."""
+    result = parse_kickstart(KICKSTARTS / "standalone-auto.ks")
     cfg = result.config
     assert cfg.disk == "vda" and cfg.liveimg_url.startswith("http://") and cfg.grow
     assert [mp for mp, _size in cfg.volumes] == ["/var"]
@@ -259,11 +260,11 @@ def test_pxe_auto_is_a_complete_unattended_install():
     assert result.handler.reboot.seen
 
 
-def test_interactive_defaults_leave_disk_and_image_open():
-    """interactive.ks gives defaults; the disk and image are chosen on screen."""
-    cfg = read_section((KICKSTARTS / "interactive.ks").read_text())
-    assert cfg.disk is None and cfg.liveimg_url is None
-    assert ("/var", 5 * GiB) in cfg.volumes
+def test_interactive_defaults_leave_the_disk_open():
+    """interactive.ks gives defaults and the payload; the disk is chosen on screen."""
+    result = parse_kickstart(KICKSTARTS / "interactive.ks")
+    assert result.config.disk is None and result.config.liveimg_url.startswith("http://")
+    assert result.config.persist == ["/root/.ssh"] and result.config.keep == 2
 
 
 def test_a_kickstart_that_is_not_utf8_is_one_line(tmp_path):
