@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+from pyanaconda.core.constants import ANACONDA_ENVIRON, THREAD_STORAGE
 from pyanaconda.modules.common.constants.objects import DEVICE_TREE, DISK_SELECTION
 from pyanaconda.modules.common.constants.services import STORAGE
 from pyanaconda.modules.common.structures.storage import DeviceData
 from pyanaconda.modules.common.util import is_module_available
+from pyanaconda.threading import threadMgr
 from pyanaconda.ui.tui.spokes import NormalTUISpoke
 from simpleline.render.prompt import Prompt
 from simpleline.render.screen import InputState
@@ -25,7 +27,8 @@ def N_(text: str) -> str:
 
 
 def usable_disks() -> list[DiskInfo]:
-    """The disks anaconda's storage module offers for installation."""
+    """The disks anaconda's storage module offers, once its storage scan has finished."""
+    threadMgr.wait(THREAD_STORAGE)
     selection = STORAGE.get_proxy(DISK_SELECTION)
     tree = STORAGE.get_proxy(DEVICE_TREE)
     disks = []
@@ -54,8 +57,8 @@ class OvirtImgbasedSpoke(HubMixin, NormalTUISpoke):
 
     @classmethod
     def should_run(cls, environment, data) -> bool:
-        """Only when the addon's service runs."""
-        return is_module_available(OVIRT_IMGBASED)
+        """In the installer only (never at firstboot), and only when the addon's service runs."""
+        return environment == ANACONDA_ENVIRON and is_module_available(OVIRT_IMGBASED)
 
     def _saved(self) -> InstallerModel:
         """The model of the config the service holds (no disk list)."""
