@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from pyanaconda.core.kickstart import VERSION, KickstartSpecification
 from pyanaconda.core.kickstart.addon import AddonData
-from pykickstart.handlers.control import commandMap
+from pykickstart.handlers.control import commandMap, dataMap
 
 from org_ovirt_imgbased.installer.kickstart import ADDON_NAME, AddonConfig, KickstartLineError, SectionReader
 from org_ovirt_imgbased.installer.kickstart.anaconda_rules import DISPLAY, PARTITIONING
 from org_ovirt_imgbased.installer.kickstart.payload import payload_command_classes
+
+LAYOUT_DATA = ("PartData", "LogVolData", "VolGroupData", "RaidData", "BTRFSData", "MountData")
 
 
 class OvirtImgbasedData(AddonData):
@@ -55,4 +57,5 @@ class OvirtImgbasedKickstartSpecification(KickstartSpecification):
     commands = {**payload_command_classes(VERSION),
                 **{name: commandMap[VERSION][name] for name in (*PARTITIONING, *DISPLAY)
                    if name in commandMap[VERSION]}}
+    commands_data = {name: dataMap[VERSION][name] for name in LAYOUT_DATA if name in dataMap[VERSION]}
     addons = {ADDON_NAME: OvirtImgbasedData}
