@@ -12,17 +12,19 @@ ADDON_DIR := /usr/share/anaconda/addons/org_ovirt_imgbased
 DBUS_DIR  := /usr/share/anaconda/dbus
 CONF_DIR  := /etc/anaconda/conf.d
 
-.PHONY: setup check check-unit check-vm check-e2e lint bench demo install updates-img clean
+.PHONY: setup check check-unit check-vm check-anaconda check-e2e lint bench demo install updates-img clean
 
 setup:
 	image-tools/setup
 
 ## The whole test suite: lint, unit tests on the host, the VM tier (real
-## lvm2 in one VM boot), then the end-to-end boots of real disk images.
+## lvm2 in one VM boot), the real anaconda (every kickstart variant in one VM
+## boot), then the end-to-end boots of real disk images.
 check: setup
 	$(MAKE) lint
 	$(MAKE) check-unit
 	$(MAKE) check-vm
+	$(MAKE) check-anaconda
 	$(MAKE) check-e2e
 
 check-unit:
@@ -36,6 +38,12 @@ check-vm:
 	$(VM_RUN) --disk 64G --disk 16G --udev --timeout 2700 -- \
 		env PY_COLORS=0 IMGBASED_TEST_DISK=/dev/vdc IMGBASED_TEST_LIVEIMG=$$live $(VM_PYTEST) tests/vm -q -rs \
 		--durations=15
+
+# The real anaconda 38.23.4 with the addon: one VM boot installs every kickstart of
+# tests/anaconda/kickstarts on its own disk (tests/anaconda/driver.py inside the guest), then
+# the tests read the results.  Variant (b)'s disk is kept for tests/e2e/test_anaconda_boot.py.
+check-anaconda:
+	$(PYTEST) tests/anaconda -q -rs -s
 
 check-e2e:
 	$(PYTEST) tests/e2e -q -rs -s

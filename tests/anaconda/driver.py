@@ -1,0 +1,515 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Guest-side driver: run one kickstart installation with the real anaconda 38 in the VM lab.
+
+Run as root inside ``image-tools/vm-run --udev --mem 3072``::
+
+    python tests/anaconda/driver.py --ks FILE --disk vdb --result DIR/result.json --anaconda DIR
+
+The outer process stages what anaconda expects at fixed paths (the addon from ``make install
+DESTDIR=``, anaconda's D-Bus files, start-module, anaconda.conf and the conf.d drop-ins, the
+shims) on a guest tmpfs, fingerprints the disk, then runs the inner process in a private mount
+namespace (``unshare -m``).  The inner process bind-mounts the staged tree into place, puts /tmp
+on a tmpfs and drives anaconda in the order ``anaconda --cmdline`` and its text spokes use.
+Afterwards the outer process inspects the disk (partitions, LVM, the layer's fstab and boot
+files) and writes one JSON result.  Exit code: 0 the installation finished, 1 a phase failed
+(the result names it, with anaconda's own message), 2 the driver itself could not run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+TEST_DROPIN = HERE / "99-imgbased-test.conf"
+STAGE_ROOT = Path("/run/imgbased-anaconda")
+ADDON_BUS_NAME = "org.fedoraproject.Anaconda.Addons.OvirtImgbased"
+# Where the inner process finds each staged directory (relative to the stage) at run time.
+BIND_MOUNTS = [
+    ("share", "/usr/share/anaconda"),
+    ("libexec", "/usr/libexec/anaconda"),
+    ("etc", "/etc/anaconda"),
+]
+PHASES = ["launcher", "kickstart", "storage-scan", "payload-setup", "partitioning", "install", "stop"]
+ANACONDA_LOGS = ["anaconda.log", "storage.log", "program.log", "packaging.log", "dbus.log", "ifcfg.log"]
+EXIT_OK, EXIT_PHASE_FAILED, EXIT_DRIVER = 0, 1, 2
+
+
+# ---------------------------------------------------------------- outer: staging
+
+def sh(*cmd: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run a command, capture its output as text."""
+    proc = subprocess.run(list(cmd), capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr.strip()[-800:]}")
+    return proc
+
+
+def stage_tree(stage: Path, anaconda_src: Path) -> dict[str, Any]:
+    """Build the staged /usr/share/anaconda, /usr/libexec/anaconda and /etc/anaconda trees."""
+    dest = stage / "dest"
+    sh("make", "-s", "-C", str(REPO), "install", f"DESTDIR={dest}")
+    share = stage / "share"
+    shutil.copytree(dest / "usr/share/anaconda", share)
+    dbus = share / "dbus"
+    shutil.copy2(anaconda_src / "data/dbus/anaconda-bus.conf", dbus / "anaconda-bus.conf")
+    for f in sorted((anaconda_src / "data/dbus").glob("org.fedoraproject.Anaconda.*")):
+        sub = "services" if f.suffix == ".service" else "confs"
+        shutil.copy2(f, dbus / sub / f.name)
+    libexec = stage / "libexec"
+    libexec.mkdir()
+    shutil.copy2(anaconda_src / "scripts/start-module", libexec / "start-module")
+    (libexec / "start-module").chmod(0o755)
+    etc = stage / "etc"
+    (etc / "conf.d").mkdir(parents=True)
+    shutil.copy2(anaconda_src / "data/anaconda.conf", etc / "anaconda.conf")
+    product = sorted((dest / "etc/anaconda/conf.d").glob("90-imgbased*")) if (dest / "etc/anaconda/conf.d").is_dir() \
+        else []
+    for f in product:
+        shutil.copy2(f, etc / "conf.d" / f.name)
+    shutil.copy2(TEST_DROPIN, etc / "conf.d" / TEST_DROPIN.name)
+    return {"dropins": sorted(p.name for p in (etc / "conf.d").iterdir()),
+            "addon_files": sorted(str(p.relative_to(dest)) for p in (dest / "usr/share/anaconda/dbus").rglob("*.*"))}
+
+
+def stage_shims(stage: Path) -> Path:
+    """A bin directory for PATH: mpathconf is a no-op."""
+    bindir = stage / "bin"
+    bindir.mkdir()
+    (bindir / "mpathconf").write_text("#!/bin/sh\n# Fedora-only tool blivet calls on every disk: no-op.\nexit 0\n")
+    (bindir / "mpathconf").chmod(0o755)
+    return bindir
+
+
+def stage_blockdev_conf(stage: Path) -> Path:
+    """A libblockdev config that lists the plain lvm plugin instead of lvm-dbus."""
+    conf = stage / "libblockdev"
+    conf.mkdir()
+    default = Path("/etc/libblockdev/conf.d/00-default.cfg")
+    text = default.read_text() if default.exists() else "[lvm]\nsonames=libbd_lvm.so.2\n"
+    (conf / "00-default.cfg").write_text(text)
+    return conf
+
+
+def inner_env(stage: Path, anaconda_dir: Path) -> dict[str, str]:
+    """The environment anaconda runs with."""
+    env = dict(os.environ)
+    env.update({
+        # start-module runs `python3 -m MODULE`: this venv's python3 (dasbus, blivet, meh).
+        "PATH": f"{stage / 'bin'}:{Path(sys.prefix) / 'bin'}:/usr/sbin:/usr/bin:/sbin:/bin",
+        "PYTHONPATH": f"{anaconda_dir / 'src'}:/usr/share/anaconda/addons:{REPO}",
+        "LOCPATH": str(anaconda_dir / "locale"),
+        "LANG": "en_US.UTF-8",
+        "LIBBLOCKDEV_CONFIG_DIR": str(stage / "libblockdev"),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "TMPDIR": "/tmp",
+    })
+    env.pop("PYTHONPYCACHEPREFIX", None)
+    return env
+
+
+# ---------------------------------------------------------------- outer: the disk
+
+def disk_fingerprint(dev: str) -> dict[str, Any]:
+    """Hashes of the disk's first and last MiB and what blkid and sfdisk see on it."""
+    size = int(sh("blockdev", "--getsize64", dev).stdout.strip())
+    mib = 1 << 20
+    with open(dev, "rb") as f:
+        head = f.read(mib)
+        f.seek(max(0, size - mib))
+        tail = f.read(mib)
+    table = sh("sfdisk", "-J", dev, check=False)
+    return {
+        "size": size,
+        "head_sha256": hashlib.sha256(head).hexdigest(),
+        "tail_sha256": hashlib.sha256(tail).hexdigest(),
+        "head_zero": head == bytes(len(head)),
+        "blkid": sh("blkid", "-p", "-o", "export", dev, check=False).stdout.strip(),
+        "partitions": json.loads(table.stdout)["partitiontable"].get("partitions", []) if table.returncode == 0
+        else None,
+    }
+
+
+def lvm_report(kind: str, fields: str) -> list[dict[str, str]]:
+    """One lvm report (pvs, vgs, lvs) as a list of rows."""
+    proc = sh(kind, "--reportformat", "json", "-a" if kind == "lvs" else "-v", "-o", fields, check=False)
+    try:
+        return json.loads(proc.stdout)["report"][0][kind[:-1]]
+    except (ValueError, KeyError, IndexError):
+        return []
+
+
+def vgs_on(dev: str) -> list[str]:
+    """Names of the VGs with a PV on dev or its partitions."""
+    rows = lvm_report("pvs", "pv_name,vg_name")
+    return sorted({r["vg_name"] for r in rows if r["pv_name"].startswith(dev) and r["vg_name"]})
+
+
+def read_from(dev: str, mnt: Path, paths: list[str]) -> dict[str, Any]:
+    """Mount dev read-only at mnt and read the given files (missing ones are None)."""
+    mnt.mkdir(parents=True, exist_ok=True)
+    if sh("mount", "-o", "ro", dev, str(mnt), check=False).returncode != 0:
+        return {"mount_error": f"cannot mount {dev}"}
+    try:
+        out: dict[str, Any] = {}
+        for p in paths:
+            target = mnt / p
+            if target.is_dir():
+                out[p] = {c.name: c.read_text(errors="replace") for c in sorted(target.iterdir()) if c.is_file()}
+            elif target.is_file():
+                out[p] = target.read_text(errors="replace")
+            else:
+                out[p] = None
+        return out
+    finally:
+        sh("umount", str(mnt), check=False)
+
+
+def boot_partition(dev: str) -> str | None:
+    """The disk's ext4 partition that is not inside LVM (anaconda's /boot)."""
+    rows = json.loads(sh("lsblk", "-J", "-p", "-o", "NAME,FSTYPE,TYPE", dev).stdout)["blockdevices"]
+    for child in rows[0].get("children", []) if rows else []:
+        if child.get("type") == "part" and child.get("fstype") in ("ext4", "ext3", "ext2", "xfs"):
+            return child["name"]
+    return None
+
+
+def inspect_disk(dev: str, work: Path) -> dict[str, Any]:
+    """What anaconda and the addon left on the disk: LVM, the layer's fstab, /boot's entries."""
+    vgs = vgs_on(dev)
+    out: dict[str, Any] = {"vgs": [r for r in lvm_report("vgs", "vg_name,vg_tags") if r["vg_name"] in vgs],
+                           "lvs": [r for r in lvm_report("lvs", "vg_name,lv_name,lv_attr,lv_tags,pool_lv,origin,"
+                                                                "lv_size,lv_permissions,lv_skip_activation")
+                                   if r["vg_name"] in vgs]}
+    boot = boot_partition(dev)
+    out["boot_partition"] = boot
+    if boot:
+        out["boot"] = read_from(boot, work / "mnt-boot", ["loader/entries", "grub/grubenv"])
+    for vg in vgs:
+        sh("vgchange", "-ay", "-K", vg, check=False)
+        names = {r["lv_name"] for r in out["lvs"] if r["vg_name"] == vg}
+        for lv in [n for n in ("Base-0.1", "root") if n in names]:
+            out.setdefault("roots", {})[f"{vg}/{lv}"] = read_from(f"/dev/{vg}/{lv}", work / "mnt-root",
+                                                                  ["etc/fstab", "usr/lib/os-release"])
+        if boot and "Base-0.1" in names:
+            out.setdefault("imgbase_layout", {})[vg] = imgbase_layout(vg, boot, work / "mnt-boot")
+    return out
+
+
+def imgbase_layout(vg: str, boot: str, mnt: Path) -> dict[str, Any]:
+    """`imgbase --vg VG --boot-dir BOOT layout --json` on the installed disk."""
+    mnt.mkdir(parents=True, exist_ok=True)
+    if sh("mount", "-o", "ro", boot, str(mnt), check=False).returncode != 0:
+        return {"error": f"cannot mount {boot}"}
+    try:
+        proc = sh(sys.executable, "-c", "import sys; from org_ovirt_imgbased.cli import main; sys.exit(main())",
+                  "--vg", vg, "--boot-dir", str(mnt),
+                  "layout", "--json", check=False)
+        try:
+            return {"rc": proc.returncode, "json": json.loads(proc.stdout)}
+        except ValueError:
+            return {"rc": proc.returncode, "stdout": proc.stdout[-2000:], "stderr": proc.stderr[-2000:]}
+    finally:
+        sh("umount", str(mnt), check=False)
+
+
+def release_disk(dev: str, wipe: bool) -> None:
+    """Deactivate the disk's VGs (and with wipe, erase them) so the next variant sees no duplicates."""
+    for vg in vgs_on(dev):
+        sh("vgchange", "-an", vg, check=False)
+        if wipe:
+            sh("vgremove", "-ff", "-y", vg, check=False)
+    if wipe:
+        parts = json.loads(sh("lsblk", "-J", "-p", "-o", "NAME", dev).stdout)["blockdevices"][0].get("children", [])
+        for p in parts:
+            sh("wipefs", "-a", p["name"], check=False)
+        sh("wipefs", "-a", dev, check=False)
+        sh("blockdev", "--rereadpt", dev, check=False)
+
+
+# ---------------------------------------------------------------- outer: main
+
+def run_outer(args: argparse.Namespace) -> int:
+    """Stage, run anaconda in a private mount namespace, inspect the disk, write the result."""
+    result_path = Path(args.result)
+    result_path.parent.mkdir(parents=True, exist_ok=True)
+    dev = f"/dev/{args.disk}"
+    stage = STAGE_ROOT / result_path.stem
+    shutil.rmtree(stage, ignore_errors=True)
+    stage.mkdir(parents=True)
+    result: dict[str, Any] = {"kickstart": args.ks, "disk": args.disk, "ok": False, "phase": "stage",
+                              "error": None}
+    t0 = time.monotonic()
+    try:
+        shutil.copy2(args.ks, stage / "ks.cfg")
+        result["staged"] = stage_tree(stage, Path(args.anaconda) / "src")
+        stage_shims(stage)
+        stage_blockdev_conf(stage)
+        result["disk_before"] = disk_fingerprint(dev)
+    except Exception as exc:  # noqa: BLE001 - the driver reports every failure in its result
+        result["error"] = f"staging failed: {exc}"
+        write_result(result_path, result)
+        return EXIT_DRIVER
+    cmd = ["unshare", "-m", "--propagation", "private", "--", sys.executable, str(Path(__file__).resolve()),
+           "--inner", "--stage", str(stage), "--anaconda", args.anaconda]
+    try:
+        proc = subprocess.run(cmd, env=inner_env(stage, Path(args.anaconda)), timeout=args.timeout,
+                              stdout=sys.stdout, stderr=subprocess.STDOUT)
+        result["inner_rc"] = proc.returncode
+    except subprocess.TimeoutExpired:
+        result["inner_rc"] = None
+        result["error"] = f"anaconda did not finish within {args.timeout:.0f}s"
+    inner = stage / "inner.json"
+    if inner.exists():
+        result.update(json.loads(inner.read_text()))
+    elif not result["error"]:
+        result["error"] = f"the inner driver stopped without a result (exit {result['inner_rc']})"
+    result["seconds"] = round(time.monotonic() - t0, 1)
+    logs = result_path.parent / f"{result_path.stem}-logs"
+    shutil.rmtree(logs, ignore_errors=True)
+    if (stage / "logs").is_dir():
+        shutil.copytree(stage / "logs", logs)
+    try:
+        result["disk_after"] = disk_fingerprint(dev)
+        result["inspect"] = inspect_disk(dev, stage)
+        release_disk(dev, wipe=args.wipe_after)
+    except Exception as exc:  # noqa: BLE001
+        result["inspect_error"] = f"{type(exc).__name__}: {exc}"
+    write_result(result_path, result)
+    print(f"driver: {Path(args.ks).name}: {'installed' if result['ok'] else 'FAILED in ' + result['phase']}"
+          f" after {result['seconds']}s" + ("" if result["ok"] else f": {result['error']}"), flush=True)
+    return EXIT_OK if result["ok"] else EXIT_PHASE_FAILED
+
+
+def write_result(path: Path, result: dict[str, Any]) -> None:
+    """Write the result JSON atomically."""
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(result, indent=2, sort_keys=True, default=str))
+    tmp.rename(path)
+
+
+# ---------------------------------------------------------------- inner: in the namespace
+
+def place_paths(stage: Path) -> None:
+    """Bind the staged trees over anaconda's fixed paths and put /tmp on a tmpfs."""
+    for rel, target in BIND_MOUNTS:
+        os.makedirs(target, exist_ok=True)
+        sh("mount", "--bind", str(stage / rel), target)
+    sh("mount", "-t", "tmpfs", "-o", "mode=1777", "tmpfs", "/tmp")
+
+
+class Recorder:
+    """Phase timings and the first failure of the inner run."""
+
+    def __init__(self) -> None:
+        """Start with no phase."""
+        self.data: dict[str, Any] = {"ok": False, "phase": None, "error": None, "error_type": None,
+                                     "timings": {}, "phase_start": {}}
+
+    def phase(self, name: str) -> None:
+        """Enter a phase."""
+        self.data["phase"] = name
+        self.data["phase_start"][name] = time.time()
+        self._t = time.monotonic()
+        print(f"driver: phase {name}", flush=True)
+
+    def done(self) -> None:
+        """Close the current phase's timing."""
+        self.data["timings"][self.data["phase"]] = round(time.monotonic() - self._t, 1)
+
+    def fail(self, exc: BaseException) -> None:
+        """Record anaconda's error for the current phase."""
+        self.done()
+        self.data["error"] = error_text(exc)
+        self.data["error_type"] = type(exc).__name__
+        self.data["traceback"] = traceback.format_exc()[-4000:]
+
+
+def error_text(exc: BaseException) -> str:
+    """The message anaconda would show for exc (D-Bus errors carry the remote message)."""
+    msg = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    return " ".join(str(msg).split())
+
+
+def start_launcher(launcher, rec: Recorder, stage: Path):
+    """AnacondaDBusLauncher.start(), step by step, with a bus monitor before the Boss starts."""
+    launcher._write_temporary_config()
+    launcher._start_dbus_session()
+    launcher._set_environment()
+    launcher._write_bus_address()
+    monitor = None
+    try:
+        with open(stage / "logs" / "dbus-monitor.log", "w") as out:
+            monitor = subprocess.Popen(["dbus-monitor", "--address", launcher._bus_address, "--monitor"],
+                                       stdout=out, stderr=subprocess.DEVNULL)
+        time.sleep(0.5)
+    except OSError:
+        monitor = None
+    launcher._start_boss()
+    launcher._start_modules()
+    return monitor
+
+
+def drive(stage: Path, rec: Recorder) -> None:
+    """Drive anaconda through its phases; raises at the first failure."""
+    rec.phase("launcher")
+    from pyanaconda import anaconda_logging
+    from pyanaconda.core.configuration.anaconda import conf
+    conf.set_from_files()
+    anaconda_logging.init(write_to_journal=False)
+    from pyanaconda.flags import flags
+    flags.automatedInstall = True
+    from pyanaconda.core.startup.dbus_launcher import AnacondaDBusLauncher
+    launcher = AnacondaDBusLauncher()
+    rec.launcher = launcher
+    rec.monitor = start_launcher(launcher, rec, stage)
+    from pyanaconda.modules.common.constants.services import BOSS
+    rec.data["modules"] = list(BOSS.get_proxy().GetModules())
+    rec.data["conf_sources"] = list(conf.get_sources())
+    rec.done()
+
+    rec.phase("kickstart")
+    from pyanaconda import startup_utils
+    ksdata = startup_utils.parse_kickstart(str(stage / "ks.cfg"))
+    rec.done()
+
+    rec.phase("storage-scan")
+    from pyanaconda.payload.live import LiveImagePayload
+    from pyanaconda.ui.lib.storage import ignore_nvdimm_blockdevs, ignore_oemdrv_disks, reset_storage
+    payload = LiveImagePayload()
+    ignore_oemdrv_disks()
+    ignore_nvdimm_blockdevs()
+    reset_storage(retry=False)
+    rec.done()
+
+    rec.phase("payload-setup")
+    payload.setup()
+    rec.done()
+
+    rec.phase("partitioning")
+    from pyanaconda.modules.common.constants.objects import DEVICE_TREE, DISK_SELECTION
+    from pyanaconda.modules.common.constants.services import STORAGE
+    from pyanaconda.ui.lib.storage import apply_partitioning, find_partitioning, select_default_disks
+    storage = STORAGE.get_proxy()
+    rec.data["partitioning_in_kickstart"] = bool(storage.CreatedPartitioning)
+    rec.data["selected_disks"] = list(select_default_disks())
+    partitioning = find_partitioning()
+    rec.data["partitioning_method"] = str(partitioning.PartitioningMethod)
+    report = apply_partitioning(partitioning, show_message_cb=lambda m: print(f"anaconda: {m}", flush=True),
+                                reset_storage_cb=lambda: reset_storage(scan_all=True, retry=False))
+    rec.data["storage_warnings"] = list(report.warning_messages)
+    if not report.is_valid():
+        raise StorageInvalid("; ".join(report.error_messages))
+    rec.data["root_device"] = str(STORAGE.get_proxy(DEVICE_TREE).GetRootDevice())
+    rec.data["selected_disks"] = list(STORAGE.get_proxy(DISK_SELECTION).SelectedDisks)
+    rec.done()
+
+    rec.phase("install")
+    from pyanaconda.installation import RunInstallationTask
+    task = RunInstallationTask(payload=payload, ksdata=ksdata)
+    steps: list[str] = []
+    task.progress_changed_signal.connect(lambda step, msg: steps.append(f"{step} {msg}") if msg else None)
+    task.run()
+    rec.data["install_progress"] = steps
+    rec.done()
+
+
+class StorageInvalid(Exception):
+    """anaconda's storage validation refused the partitioning."""
+
+
+def copy_logs(stage: Path) -> None:
+    """Copy anaconda's logs out of the namespace's /tmp."""
+    for name in ANACONDA_LOGS:
+        src = Path("/tmp") / name
+        if src.exists():
+            shutil.copy2(src, stage / "logs" / name)
+
+
+def addon_calls(stage: Path, phase_start: dict[str, float]) -> list[str]:
+    """The method calls on the addon's bus name seen by dbus-monitor, each with its phase."""
+    log = stage / "logs" / "dbus-monitor.log"
+    if not log.exists():
+        return []
+    calls: list[str] = []
+    for line in log.read_text(errors="replace").splitlines():
+        if not line.startswith("method call ") or f"destination={ADDON_BUS_NAME}" not in line:
+            continue
+        fields = dict(f.split("=", 1) for f in line.replace(";", "").split() if "=" in f)
+        when = float(fields.get("time", 0))
+        phase = max((p for p, t in phase_start.items() if t <= when), key=lambda p: phase_start[p], default="?")
+        calls.append(f"{phase}: {fields.get('interface', '')}.{fields.get('member', '')} {fields.get('path', '')}")
+    return calls
+
+
+def run_inner(args: argparse.Namespace) -> int:
+    """In the private namespace: place the paths, drive anaconda, always stop it, save the result."""
+    stage = Path(args.stage)
+    (stage / "logs").mkdir(exist_ok=True)
+    rec = Recorder()
+    rec.launcher = rec.monitor = None
+    try:
+        place_paths(stage)
+        drive(stage, rec)
+        rec.data["ok"] = True
+    except BaseException as exc:  # noqa: BLE001 - SystemExit from anaconda's kickstart parser too
+        rec.fail(exc)
+        print(f"driver: {rec.data['phase']} failed: {rec.data['error_type']}: {rec.data['error']}", flush=True)
+    finally:
+        failed_phase = rec.data["phase"]
+        rec.phase("stop")
+        try:
+            if rec.launcher is not None:
+                rec.launcher.stop()
+        except Exception as exc:  # noqa: BLE001
+            rec.data["stop_error"] = error_text(exc)
+        if rec.monitor is not None:
+            rec.monitor.terminate()
+            rec.monitor.wait(10)
+        rec.done()
+        rec.data["phase"] = "done" if rec.data["ok"] else failed_phase
+        copy_logs(stage)
+        rec.data["addon_calls"] = addon_calls(stage, rec.data["phase_start"])
+        write_result(stage / "inner.json", rec.data)
+    return EXIT_OK if rec.data["ok"] else EXIT_PHASE_FAILED
+
+
+def parser() -> argparse.ArgumentParser:
+    """The driver's command line."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--ks", help="the kickstart file")
+    p.add_argument("--disk", default="vdb", help="the target disk's kernel name (default vdb)")
+    p.add_argument("--result", help="where to write the JSON result (logs go beside it)")
+    p.add_argument("--anaconda", required=True, help="the anaconda directory of image-tools/anaconda-env --print")
+    p.add_argument("--timeout", type=float, default=1200, help="stop anaconda after this many seconds")
+    p.add_argument("--wipe-after", action="store_true", help="erase the disk's VGs after inspecting them")
+    p.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--stage", help=argparse.SUPPRESS)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the outer or the inner half."""
+    args = parser().parse_args(argv)
+    if args.inner:
+        return run_inner(args)
+    if not (args.ks and args.result):
+        parser().error("--ks and --result are required")
+    if os.geteuid() != 0:
+        print("driver: error: run as root inside the VM lab (image-tools/vm-run --udev)", file=sys.stderr)
+        return EXIT_DRIVER
+    return run_outer(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

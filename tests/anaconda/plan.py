@@ -1,0 +1,206 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Host side of the anaconda tier: the variants, their kickstarts, the one VM run, the results.
+
+All variants run in ONE VM boot (``image-tools/vm-run --udev --mem 3072``), each on its own
+blank disk and in its own driver run (a fresh anaconda launcher), one after the other.  The
+disk of variant (b) is a file in the work directory, kept for tests/e2e/test_anaconda_boot.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+KICKSTARTS = Path(__file__).resolve().parent / "kickstarts"
+DRIVER = Path(__file__).resolve().parent / "driver.py"
+KEPT = "b-explicit-thin"
+DISK_SIZE = 8 << 30
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One kickstart, the disk it installs to and whether that disk is kept."""
+
+    name: str
+    disk: str
+    keep: bool = False
+    expect_ok: bool = True
+
+
+# Order matters: the failing variants go first (short runs), the kept disk last, so no VG
+# name made by an earlier variant is still visible when a later one scans.
+VARIANTS = [
+    Variant("e-bad-addon-option", "vdb", expect_ok=False),
+    Variant("d-not-thin", "vdc", expect_ok=False),
+    Variant("a-autopart", "vdd"),
+    Variant("c-addon-only", "vde"),
+    Variant(KEPT, "vdf", keep=True),
+]
+
+
+def cache_dir() -> Path:
+    """The project's cache directory (IMGBASED_CACHE, default ~/.cache/imgbased)."""
+    return Path(os.environ.get("IMGBASED_CACHE") or Path.home() / ".cache/imgbased")
+
+
+def work_dir() -> Path:
+    """Where the tier keeps kickstarts, results, logs and the kept disk (outside the repo)."""
+    return Path(os.environ.get("IMGBASED_ANACONDA_WORK") or cache_dir() / "anaconda-test")
+
+
+def render_kickstart(template: str, disk: str, liveimg: Path) -> str:
+    """Fill a kickstart template's @DISK@ and @LIVEIMG@ placeholders."""
+    if not liveimg.is_absolute():
+        raise ValueError(f"the liveimg path must be absolute: {liveimg}")
+    if "@DISK@" not in template or "@LIVEIMG@" not in template:
+        raise ValueError("a test kickstart names @DISK@ and @LIVEIMG@")
+    return template.replace("@DISK@", disk).replace("@LIVEIMG@", str(liveimg))
+
+
+def addon_line(ks_text: str) -> int:
+    """The 1-based line number of the kickstart's %addon header."""
+    for number, line in enumerate(ks_text.splitlines(), start=1):
+        if line.startswith("%addon"):
+            return number
+    raise ValueError("no %addon line")
+
+
+def disk_path(work: Path, variant: Variant) -> Path:
+    """The disk image file of a variant."""
+    return work / f"{variant.name}.disk.img"
+
+
+def prepare(work: Path, liveimg: Path, variants: list[Variant]) -> None:
+    """Write each variant's kickstart and a fresh blank sparse disk; drop old results."""
+    work.mkdir(parents=True, exist_ok=True)
+    for v in variants:
+        text = (KICKSTARTS / f"{v.name}.ks").read_text()
+        (work / f"{v.name}.ks").write_text(render_kickstart(text, v.disk, liveimg))
+        (work / f"{v.name}.json").unlink(missing_ok=True)
+        disk = disk_path(work, v)
+        disk.unlink(missing_ok=True)
+        with open(disk, "wb") as f:
+            f.truncate(DISK_SIZE)
+
+
+def guest_script(work: Path, variants: list[Variant], anaconda_dir: Path, timeout: float) -> str:
+    """The bash run in the VM: one driver run per variant, in order; always exits 0."""
+    lines = ["set -u"]
+    for v in variants:
+        cmd = [sys.executable, str(DRIVER), "--ks", str(work / f"{v.name}.ks"), "--disk", v.disk,
+               "--result", str(work / f"{v.name}.json"), "--anaconda", str(anaconda_dir),
+               "--timeout", str(int(timeout))]
+        if not v.keep:
+            cmd.append("--wipe-after")
+        lines.append(shlex.join(cmd) + f" || echo 'driver: {v.name} exit '$?")
+    return "\n".join(lines) + "\n"
+
+
+def vm_command(work: Path, variants: list[Variant], script: Path, timeout: float) -> list[str]:
+    """The one vm-run command line for all variants."""
+    cmd = [str(REPO / "image-tools/vm-run"), "--udev", "--mem", "3072", "--timeout", str(int(timeout)),
+           "--share", str(work)]
+    for v in variants:
+        cmd += ["--attach", str(disk_path(work, v))]
+    return cmd + ["--", "bash", str(script)]
+
+
+def check_disk_order(variants: list[Variant]) -> None:
+    """The attached disks appear as vdb, vdc, ... in order: the variants must name them so."""
+    expected = [f"vd{chr(ord('b') + i)}" for i in range(len(variants))]
+    if [v.disk for v in variants] != expected:
+        raise ValueError(f"variant disks {[v.disk for v in variants]} must be {expected}")
+
+
+@dataclass
+class Run:
+    """What the one VM run produced."""
+
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    vm_rc: int | None = None
+    seconds: float = 0.0
+    log: str = ""
+
+
+def anaconda_dir() -> Path:
+    """Set up (if needed) and locate anaconda's source tree and locale."""
+    proc = subprocess.run([str(REPO / "image-tools/anaconda-env"), "--print"], capture_output=True, text=True,
+                          cwd=REPO)
+    if proc.returncode != 0:
+        raise RuntimeError(proc.stderr.strip() or "image-tools/anaconda-env failed")
+    return Path(proc.stdout.strip().splitlines()[-1])
+
+
+def build_liveimg(version: int = 1) -> Path:
+    """The test image's liveimg (built or reused from the cache)."""
+    proc = subprocess.run([str(REPO / "image-tools/build-image"), "--version", str(version), "--liveimg"],
+                          capture_output=True, text=True, cwd=REPO)
+    if proc.returncode != 0:
+        raise RuntimeError(f"build-image --version {version} --liveimg failed:\n{proc.stderr[-2000:]}")
+    return Path(proc.stdout.strip().splitlines()[-1])
+
+
+def load_result(path: Path) -> dict[str, Any]:
+    """Read one driver result; a missing or broken file becomes a failed result saying so."""
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return {"ok": False, "phase": "missing", "error": f"no result file {path.name}: the driver never finished"}
+    except ValueError as exc:
+        return {"ok": False, "phase": "missing", "error": f"unreadable result {path.name}: {exc}"}
+    if not isinstance(data, dict) or "ok" not in data or "phase" not in data:
+        return {"ok": False, "phase": "missing", "error": f"result {path.name} lacks ok/phase"}
+    return data
+
+
+def run_all(work: Path, liveimg: Path, variants: list[Variant] = VARIANTS, timeout: float = 2400) -> Run:
+    """Run every variant in one VM boot and load their results."""
+    check_disk_order(variants)
+    prepare(work, liveimg, variants)
+    per_variant = max(600.0, timeout / len(variants) * 2)
+    script = work / "guest.sh"
+    script.write_text(guest_script(work, variants, anaconda_dir(), per_variant))
+    start = time.monotonic()
+    proc = subprocess.run(vm_command(work, variants, script, timeout), cwd=REPO, capture_output=True, text=True)
+    run = Run(vm_rc=proc.returncode, seconds=time.monotonic() - start, log=proc.stdout + proc.stderr)
+    (work / "vm-run.log").write_text(run.log)
+    for v in variants:
+        run.results[v.name] = load_result(work / f"{v.name}.json")
+    (work / "summary.json").write_text(json.dumps({"liveimg": str(liveimg), "vm_seconds": round(run.seconds, 1),
+                                                   "vm_rc": run.vm_rc,
+                                                   "variants": {k: {"ok": r.get("ok"), "phase": r.get("phase"),
+                                                                    "seconds": r.get("seconds"),
+                                                                    "timings": r.get("timings")}
+                                                                for k, r in run.results.items()}},
+                                                  indent=2))
+    return run
+
+
+def kept_disk_ready(work: Path, liveimg: Path) -> bool:
+    """True when the kept variant's disk is installed from this very liveimg."""
+    result = load_result(work / f"{KEPT}.json")
+    ks = work / f"{KEPT}.ks"
+    return bool(result.get("ok")) and ks.exists() and f"file://{liveimg}\n" in ks.read_text() \
+        and disk_path(work, Variant(KEPT, "vdb")).exists()
+
+
+def load_run(work: Path, liveimg: Path, variants: list[Variant] = VARIANTS) -> Run | None:
+    """The results of an earlier run_all for this very liveimg, or None (for IMGBASED_ANACONDA_REUSE=1)."""
+    try:
+        summary = json.loads((work / "summary.json").read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+    if summary.get("liveimg") != str(liveimg):
+        return None
+    run = Run(vm_rc=summary.get("vm_rc"), seconds=summary.get("vm_seconds") or 0.0)
+    for v in variants:
+        run.results[v.name] = load_result(work / f"{v.name}.json")
+    return run

@@ -1,0 +1,111 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""The real anaconda 38 installs the test image with the addon: five kickstarts, one VM boot.
+
+(a) autopart thinp, (b) the explicit HostVG thin layout with /var and /var/log, (c) only the
+%addon section: each must install, and the addon must have adopted anaconda's root as Base-0 +
+Base-0.1 with its boot entry.  (d) a non-thin root must be refused with the disk untouched;
+(e) an unknown %addon option must be a kickstart error naming its line.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.anaconda import checks, plan
+
+pytestmark = pytest.mark.anaconda
+
+KEPT = plan.KEPT
+INSTALLED = ["a-autopart", KEPT, "c-addon-only"]
+
+
+def _why(result: dict) -> str:
+    """One line on how the run went, for assertion messages."""
+    return f"phase {result.get('phase')}: {result.get('error')}"
+
+
+@pytest.mark.parametrize("result", INSTALLED, indirect=True)
+def test_install_finished(result):
+    """anaconda ran every phase through RunInstallationTask to the end."""
+    assert result["ok"] and result["phase"] == "done", _why(result)
+    assert set(result["timings"]) >= {"launcher", "kickstart", "storage-scan", "partitioning", "install"}
+
+
+@pytest.mark.parametrize("result", INSTALLED, indirect=True)
+def test_vg_and_base_and_layer_tagged(result):
+    """The VG is tagged imgbased:vg; Base-0 is read-only, skips activation, tagged as a base of an image."""
+    vg = checks.imgbased_vg(result)
+    assert vg, f"no VG tagged imgbased:vg: {result.get('inspect', {}).get('vgs')} ({_why(result)})"
+    base = checks.lv(result, "Base-0")
+    assert base, f"no LV Base-0 in {[r['lv_name'] for r in result['inspect']['lvs']]}"
+    base_tags = checks.tags(base["lv_tags"])
+    assert "imgbased:base" in base_tags and any(t.startswith("imgbased:image=") for t in base_tags), base
+    assert base["lv_permissions"] == "read-only", base
+    assert base["lv_skip_activation"] in ("skip activation", "true", "1"), base
+    layer = checks.lv(result, checks.LAYER)
+    assert layer and "imgbased:layer" in checks.tags(layer["lv_tags"]), layer
+    assert layer["pool_lv"] and base["pool_lv"] == layer["pool_lv"], (base, layer)
+
+
+@pytest.mark.parametrize("result", INSTALLED, indirect=True)
+def test_layer_boots_by_default(result):
+    """A BLS entry boots Base-0.1 and grubenv's saved_entry names it."""
+    vg = checks.imgbased_vg(result) or "?"
+    boot = result.get("inspect", {}).get("boot") or {}
+    entry = checks.layer_entry(result, vg)
+    assert entry, f"no entry for {vg}/{checks.LAYER} in {sorted(boot.get('loader/entries') or {})}"
+    env = checks.grubenv_vars(boot.get("grub/grubenv"))
+    assert env.get("saved_entry") == entry, (env, entry)
+
+
+@pytest.mark.parametrize("result", INSTALLED, indirect=True)
+def test_layer_fstab_names_the_layer(result):
+    """Base-0.1's /etc/fstab mounts / from Base-0.1 itself."""
+    vg = checks.imgbased_vg(result) or "?"
+    fstab = checks.layer_fstab(result, vg)
+    assert fstab is not None, f"cannot read {vg}/{checks.LAYER}'s /etc/fstab ({_why(result)})"
+    roots = [dev for dev, mnt in checks.fstab_entries(fstab) if mnt == "/"]
+    assert len(roots) == 1 and checks.names_lv(roots[0], vg, checks.LAYER), fstab
+
+
+@pytest.mark.parametrize("result", [KEPT], indirect=True)
+def test_explicit_layout_keeps_its_thin_data_volumes(result):
+    """(b): VG HostVG with /var and /var/log as thin LVs in pool00, mounted by the layer's fstab."""
+    assert result["ok"], _why(result)
+    lvs = {r["lv_name"]: r for r in result["inspect"]["lvs"] if r["vg_name"] == "HostVG"}
+    for name in ("var", "var_log"):
+        assert name in lvs and lvs[name]["pool_lv"] == "pool00", lvs
+    fstab = checks.layer_fstab(result, "HostVG")
+    mounts = dict((mnt, dev) for dev, mnt in checks.fstab_entries(fstab))
+    assert checks.names_lv(mounts.get("/var", ""), "HostVG", "var"), fstab
+    assert checks.names_lv(mounts.get("/var/log", ""), "HostVG", "var_log"), fstab
+
+
+@pytest.mark.parametrize("result", ["d-not-thin"], indirect=True)
+def test_non_thin_root_refused_with_disk_untouched(result):
+    """(d): refused before anything is written: no partition table, no PV, no VG, same bytes."""
+    assert not result["ok"], "a non-thin root was installed"
+    assert result["phase"] in ("kickstart", "storage-scan", "payload-setup", "partitioning"), _why(result)
+    assert re.search(r"thin", result["error"] or "", re.I), _why(result)
+    assert checks.disk_untouched(result) == []
+
+
+@pytest.mark.parametrize("result", ["e-bad-addon-option"], indirect=True)
+def test_bad_addon_option_is_a_kickstart_error_naming_the_line(result):
+    """(e): the Boss reports the addon's kickstart error with the %addon line's number."""
+    ks = (plan.KICKSTARTS / "e-bad-addon-option.ks").read_text()
+    assert not result["ok"] and result["phase"] == "kickstart", _why(result)
+    error = result["error"] or ""
+    assert "no-such-option" in error, error
+    assert re.search(rf"\b{plan.addon_line(ks)}\b", error), error
+    assert checks.disk_untouched(result) == []
+
+
+def test_every_variant_reported(anaconda_run):
+    """The one VM run finished and every variant wrote a result with timings."""
+    assert anaconda_run.vm_rc == 0, anaconda_run.log[-3000:]
+    for name, r in anaconda_run.results.items():
+        assert r["phase"] != "missing", f"{name}: {r['error']}"
+        assert r.get("timings", {}).get("launcher") is not None, f"{name}: {_why(r)}"
