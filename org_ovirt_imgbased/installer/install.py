@@ -16,7 +16,6 @@ If a step after the commit fails, everything is undone: no half-made VG is left 
 from __future__ import annotations
 
 import contextlib
-import os
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -24,12 +23,12 @@ from pathlib import Path
 
 from org_ovirt_imgbased.errors import ImgbaseError
 from org_ovirt_imgbased.host import adopt, image, layers
-from org_ovirt_imgbased.host.context import Context
 from org_ovirt_imgbased.host.fetch import fetch
 from org_ovirt_imgbased.host.lock import locked
 from org_ovirt_imgbased.host.storage import lvm
 from org_ovirt_imgbased.host.storage.mounts import mounted
 from org_ovirt_imgbased.installer import chroot
+from org_ovirt_imgbased.installer.adoption import adopt_root
 from org_ovirt_imgbased.installer.disk.commit import commit as commit_layout
 from org_ovirt_imgbased.installer.disk.commit import undo as undo_layout
 from org_ovirt_imgbased.installer.disk.model import CommittedLayout, LayoutRequest, fstab_lines
@@ -135,54 +134,6 @@ def deploy(config: AddonConfig, committed: CommittedLayout, payload: image.Paylo
         progress("seeding the data volumes from the image")
         _seed_volumes(runner, root, committed)
     return layer
-
-
-def adopt_root(runner: Runner, installed: adopt.Installed, boot_dir: Path, config: AddonConfig,
-               kernel_args: list[str], progress: Progress, *, grub_disk: str | None = None,
-               fstab_extra: list[str] = ()) -> str:
-    """The step both installers end with: the installed root becomes Base-0 + Base-0.1, bootable.
-
-    installed.root is mounted with the /boot partition at boot_dir; with grub_disk, GRUB is
-    installed there with the image's own tools (else the installer's bootloader stays).
-    """
-    vg = installed.vg
-    lv = adopt.check_adoptable(runner, vg, installed.lv)
-    lvm.ensure_profile(runner)
-    runner.run(["lvchange", "-q", "--metadataprofile", lvm.PROFILE, f"{vg}/{lv.pool}"])
-    runner.makedirs(boot_dir / "grub")
-    if not (boot_dir / "grub/grubenv").exists():
-        runner.run(["grub-editenv", str(boot_dir / "grub/grubenv"), "create"])
-    # The journal stays with the disk being installed, never in this host's state directory,
-    # so `imgbase recover` on the host cannot replay it against the host's own /boot.
-    journal_dir = boot_dir / ".imgbased-install-journal"
-    ctx = Context(runner=runner, vg=vg, boot_dir=boot_dir, kernel_args=kernel_args,
-                  cmdline=Path(os.devnull), journal_dir=journal_dir)
-    progress(f"adopting {vg}/{installed.lv}: snapshot Base-0, layer Base-0.1 with its kernel and boot entry")
-    with locked(), layers.transaction(ctx, vg, "install") as txn:
-        layer = adopt.adopt(ctx, txn, installed, fstab_extra)
-    with contextlib.suppress(OSError):
-        journal_dir.rmdir()
-    progress("writing the imgbased configuration")
-    _write_config(runner, installed.root, config)
-    _install_profile(runner, installed.root)
-    if grub_disk:
-        progress(f"installing GRUB on {grub_disk} with the image's own tools")
-        chroot.grub_tools(installed.root)
-        chroot.install_grub(runner, installed.root, grub_disk)
-    return layer
-
-
-def _write_config(runner: Runner, root: Path, config: AddonConfig) -> None:
-    """Write /etc/imgbased.conf for the kickstart's keep and persist settings."""
-    lines = ["# written by the imgbased installer", "[gc]", f"keep = {config.keep}"]
-    if config.persist:
-        lines += ["", "[persist]", "paths = " + " ".join(config.persist)]
-    runner.write_file(root / "etc/imgbased.conf", "\n".join(lines) + "\n", beneath=root)
-
-
-def _install_profile(runner: Runner, root: Path) -> None:
-    """Give the installed system the thin pool's lvm profile (its metadata refers to it)."""
-    lvm.ensure_profile(runner, str(root / "etc/lvm/profile"))
 
 
 def _seed_volumes(runner: Runner, root: Path, committed: CommittedLayout) -> None:

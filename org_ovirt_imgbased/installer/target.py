@@ -24,7 +24,7 @@ from org_ovirt_imgbased.errors import ImgbaseError
 from org_ovirt_imgbased.host import adopt, image
 from org_ovirt_imgbased.host.boot import bls
 from org_ovirt_imgbased.host.storage import lvm
-from org_ovirt_imgbased.installer import install
+from org_ovirt_imgbased.installer.adoption import adopt_root
 from org_ovirt_imgbased.installer.kickstart import AddonConfig
 from org_ovirt_imgbased.runner import Runner
 
@@ -106,7 +106,7 @@ def adopt_target(runner: Runner, sysroot: Path, config: AddonConfig, *, url: str
     disk = boot_disk(runner, boot_dir)
     installed = adopt.Installed(lv.vg, lv.name, sysroot, adopt.identity_of(sysroot),
                                 payload_sha256(url, checksum))
-    layer = install.adopt_root(runner, installed, boot_dir, config, kernel_args, progress,
+    layer = adopt_root(runner, installed, boot_dir, config, kernel_args, progress,
                                grub_disk=disk if install_grub else None)
     for name in replace_installer_entries(runner, boot_dir, lv.vg, lv.name):
         progress(f"set aside anaconda's boot entry {name} (its root is now {layer})")
