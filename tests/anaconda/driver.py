@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -380,7 +381,12 @@ def drive(stage: Path, rec: Recorder) -> None:
 
     rec.phase("kickstart")
     from pyanaconda import startup_utils
-    ksdata = startup_utils.parse_kickstart(str(stage / "ks.cfg"))
+    with Tee() as printed:
+        try:
+            ksdata = startup_utils.parse_kickstart(str(stage / "ks.cfg"))
+        except SystemExit as exc:
+            # anaconda prints a kickstart error, sleeps 10 s and exits: report what it printed.
+            raise KickstartFailed(kickstart_message(printed.getvalue()) or f"exit {exc.code}") from exc
     rec.done()
 
     rec.phase("storage-scan")
@@ -426,6 +432,39 @@ def drive(stage: Path, rec: Recorder) -> None:
 
 class StorageInvalid(Exception):
     """anaconda's storage validation refused the partitioning."""
+
+
+class KickstartFailed(Exception):
+    """anaconda refused the kickstart (it printed the error and exited)."""
+
+
+class Tee(io.StringIO):
+    """Copy everything printed to sys.stdout into this buffer while it is active."""
+
+    def __enter__(self) -> Tee:
+        """Start copying."""
+        self._stdout = sys.stdout
+        sys.stdout = self
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        """Stop copying."""
+        sys.stdout = self._stdout
+
+    def write(self, text: str) -> int:
+        """Write to the real stdout and keep a copy."""
+        self._stdout.write(text)
+        return super().write(text)
+
+
+def kickstart_message(printed: str) -> str:
+    """The error anaconda printed between its kickstart-error banner and 'will now terminate'."""
+    start = printed.rfind("An error occurred during reading the kickstart file:")
+    if start < 0:
+        return ""
+    body = printed[start:].split("\n", 1)[1] if "\n" in printed[start:] else ""
+    body = body.split("The installer will now terminate.")[0]
+    return " ".join(body.split())
 
 
 def copy_logs(stage: Path) -> None:

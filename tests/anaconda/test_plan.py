@@ -180,3 +180,11 @@ def test_test_dropin_configures_the_lab():
     for line in ("selinux = 0", "disk_label_type = mbr", "can_configure_network = False",
                  "default_scheme = LVM_THINP"):
         assert line in text
+
+
+def test_driver_takes_anaconda_s_printed_kickstart_error():
+    """anaconda prints a kickstart error and exits: the driver reports the printed message."""
+    printed = ("noise\n\nAn error occurred during reading the kickstart file:\n"
+               "%addon org_ovirt_imgbased: line 11: unknown option\n\nThe installer will now terminate.\n")
+    assert driver.kickstart_message(printed) == "%addon org_ovirt_imgbased: line 11: unknown option"
+    assert driver.kickstart_message("nothing printed") == ""
