@@ -105,8 +105,14 @@ def check_installed(disk: str, tmp_path: Path) -> None:
     assert "imgbased:pool" in rows["pool00"]["lv_tags"]
     assert rows["Base-0"]["lv_attr"][1] == "r" and rows["Base-0"]["lv_skip_activation"] not in ("", "0")
     assert "imgbased:base" in rows["Base-0"]["lv_tags"] and "imgbased:image=" in rows["Base-0"]["lv_tags"]
-    assert rows["Base-0.1"]["origin"] == "Base-0" and "imgbased:layer" in rows["Base-0.1"]["lv_tags"]
+    # The installed root became the layer; Base-0 is the frozen snapshot of it (host/adopt.py).
+    assert rows["Base-0"]["origin"] == "Base-0.1" and "imgbased:layer" in rows["Base-0.1"]["lv_tags"]
     assert "imgbased:volume" in rows["var"]["lv_tags"] and rows["var"]["pool_lv"] == "pool00"
+    sh("lvchange", "-ay", "-K", "HostVG/Base-0")
+    uuids = {sh("blkid", "-p", "-s", "UUID", "-o", "value", f"/dev/HostVG/{n}").stdout.strip()
+             for n in ("Base-0", "Base-0.1")}
+    sh("lvchange", "-an", "HostVG/Base-0")
+    assert len(uuids) == 2 and "" not in uuids, uuids  # the base got a fresh filesystem UUID
     boot = tmp_path / "boot-check"
     boot.mkdir()
     sh("mount", "-o", "ro", f"{disk}1", str(boot))

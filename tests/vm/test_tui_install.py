@@ -192,7 +192,8 @@ def check_disk(disk: str, tmp_path: Path) -> None:
     sh("vgchange", "-ay", "HostVG")
     rows = lvs("HostVG", "lv_name,lv_attr,origin,lv_size,lv_tags,pool_lv")
     assert rows["Base-0"]["lv_attr"][1] == "r", rows["Base-0"]
-    assert rows["Base-0.1"]["origin"] == "Base-0" and "imgbased:layer" in rows["Base-0.1"]["lv_tags"]
+    # The installed root became the layer; Base-0 is the frozen snapshot of it (host/adopt.py).
+    assert rows["Base-0"]["origin"] == "Base-0.1" and "imgbased:layer" in rows["Base-0.1"]["lv_tags"]
     assert rows["var"]["pool_lv"] == "pool00" and int(rows["var"]["lv_size"]) == 3 * GiB, rows["var"]
     assert "var_log" not in rows, sorted(rows)
     boot = tmp_path / "boot"
