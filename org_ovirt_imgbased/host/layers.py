@@ -9,6 +9,7 @@ which step failed.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import stat
 from collections.abc import Iterator
@@ -22,9 +23,11 @@ from org_ovirt_imgbased.host.context import Context
 from org_ovirt_imgbased.host.layout import Layout, load, root_dev
 from org_ovirt_imgbased.host.lock import locked
 from org_ovirt_imgbased.host.storage import filesystem, lvm, space
-from org_ovirt_imgbased.host.txn import Transaction, refuse_pending
+from org_ovirt_imgbased.host.txn import Transaction, problem_text, refuse_pending
 from org_ovirt_imgbased.runner import Runner
 from org_ovirt_imgbased.units import GiB, MiB
+
+log = logging.getLogger(__name__)
 
 
 @contextlib.contextmanager
@@ -36,11 +39,16 @@ def transaction(ctx: Context, vg: str, op: str) -> Iterator[Transaction]:
     try:
         yield txn
     except BaseException as exc:
-        problems = txn.rollback()
+        try:
+            problems = txn.rollback()
+        except Exception as rb:  # the original error is what the operator sees; this is appended
+            problems = [f"rollback failed: {problem_text(rb)}"]
         if isinstance(exc, ImgbaseError):
             step = f" (at step {txn.journal.step})" if txn.journal.step != "start" else ""
             extra = f"; cleanup problems: {'; '.join(problems)}" if problems else ""
             raise ImgbaseError(f"{exc}{step}{extra}", detail=exc.detail) from None
+        for problem in problems:
+            log.warning("warning: cleanup problem after %s failed: %s", op, problem)
         raise
     txn.commit()
 

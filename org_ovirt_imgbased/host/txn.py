@@ -118,15 +118,29 @@ class Transaction:
 
     def rollback(self) -> list[str]:
         """Undo everything recorded, newest first; return problems met on the way."""
-        problems = undo(self.runner, self.journal)
+        try:
+            problems = undo(self.runner, self.journal)
+        except (ImgbaseError, OSError) as exc:  # never let the undo replace the caller's error
+            problems = [f"undoing stopped: {problem_text(exc)}"]
         for hook in reversed(self.undo_hooks):
             try:
                 hook()
-            except ImgbaseError as exc:
-                problems.append(str(exc))
+            except (ImgbaseError, OSError) as exc:
+                problems.append(problem_text(exc))
         if not problems and not self.runner.dry:
-            self.path.unlink(missing_ok=True)
+            try:
+                self.path.unlink(missing_ok=True)
+            except OSError as exc:
+                problems.append(f"cannot remove the journal {self.path}: {problem_text(exc)}")
         return problems
+
+
+def problem_text(exc: BaseException) -> str:
+    """One line for an error met while cleaning up (an OSError names its file)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f" ({exc.filename})" if exc.filename else ""
+        return f"{exc.strerror}{where}"
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 def undo(runner: Runner, journal: Journal) -> list[str]:
