@@ -167,9 +167,18 @@ def recover(ctx: Context, listing: bool = False) -> RecoverResult:
             result.findings.append(RecoverStep(f"stale mount {point}", "unmount it"))
             if not listing:
                 runner.run(["umount", "-l", point], check=False)
-        journals = txn.pending(ctx.journal_dir)
+        journals, unreadable = txn.scan(ctx.journal_dir)
+        for path, reason in unreadable:
+            _report_unreadable(result, path, reason)
+        vgs = {g.name for g in lvm.list_vgs(runner)} if journals else set()
         for path, journal in journals:
             made = ", ".join(journal.lvs) or "no LVs"
+            if journal.committed and journal.vg not in vgs:
+                result.findings.append(RecoverStep(f"{journal.op} {journal.id} (done, step {journal.step}; "
+                                                   f"its VG {journal.vg} is gone)", "drop its journal"))
+                if not listing and not runner.dry:
+                    path.unlink(missing_ok=True)
+                continue
             if journal.committed:
                 result.findings.append(RecoverStep(f"{journal.op} {journal.id} (done, step {journal.step})",
                                                "clear its transaction tags"))
@@ -191,8 +200,17 @@ def recover(ctx: Context, listing: bool = False) -> RecoverResult:
                 result.problems += _undo_records(ctx, journal)
                 if not runner.dry:
                     path.unlink(missing_ok=True)
-        _recover_orphans(ctx, result, {j.id for _, j in journals}, listing)
+        known = {j.id for _, j in journals} | {path.stem for path, _ in unreadable}
+        _recover_orphans(ctx, result, known, listing)
     return result
+
+
+def _report_unreadable(result: RecoverResult, path: Path, reason: str) -> None:
+    """Record a journal recover cannot read: it is skipped (its LVs kept), the others go on."""
+    result.findings.append(RecoverStep(f"unreadable journal {path}", "skip it and keep what it names"))
+    result.problems.append(f"the journal {path} is unreadable ({reason}) and was skipped, with every LV "
+                           f"tagged {txn.TXN_TAG}={path.stem}: look at it, remove what that operation "
+                           "left by hand, move the file away and run `imgbase recover` again")
 
 
 def _recover_orphans(ctx: Context, result: RecoverResult, known: set[str], listing: bool) -> None:

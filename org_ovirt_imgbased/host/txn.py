@@ -193,13 +193,21 @@ def finish(runner: Runner, journal: Journal, path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def pending(journal_dir: Path | None = None) -> list[tuple[Path, Journal]]:
-    """Journals left behind by interrupted operations, oldest first."""
-    found = []
+def scan(journal_dir: Path | None = None) -> tuple[list[tuple[Path, Journal]], list[tuple[Path, str]]]:
+    """Journals left behind by interrupted operations, oldest first, and the unreadable ones with why."""
+    found, unreadable = [], []
     for path in sorted((journal_dir or paths.journal_dir()).glob("*.json")):
         try:
             found.append((path, Journal(**json.loads(path.read_text()))))
         except (OSError, ValueError, TypeError) as exc:
-            raise ImgbaseError(f"unreadable journal {path}: {exc}; move it away and run recover again") \
-                from None
+            unreadable.append((path, problem_text(exc)))
+    return found, unreadable
+
+
+def pending(journal_dir: Path | None = None) -> list[tuple[Path, Journal]]:
+    """Journals left behind by interrupted operations, oldest first; an unreadable one is an error."""
+    found, unreadable = scan(journal_dir)
+    if unreadable:
+        path, reason = unreadable[0]
+        raise ImgbaseError(f"unreadable journal {path}: {reason}; move it away and run recover again")
     return found
