@@ -14,9 +14,11 @@ from pathlib import Path
 
 from org_ovirt_imgbased import paths
 from org_ovirt_imgbased.errors import ImgbaseError
-from org_ovirt_imgbased.units import MiB
+from org_ovirt_imgbased.units import MiB, human
 
 CHUNK = MiB
+#: The most fetch_text reads: a kickstart, a checksum or a manifest is far smaller than this.
+TEXT_LIMIT = MiB
 #: The schemes imgbased downloads from; everything else is refused before any request.
 REMOTE_SCHEMES = ("http", "https")
 
@@ -44,8 +46,12 @@ def local_path(url: str) -> Path | None:
     return None
 
 
-def fetch(url: str, workdir: Path, progress: bool = False) -> Path:
-    """Return a local file holding url's content: the file itself, or a download into workdir."""
+def fetch(url: str, workdir: Path, progress: bool = False, limit: int | None = None,
+          what: str = "file") -> Path:
+    """Return a local file holding url's content: the file itself, or a download into workdir.
+
+    With limit, a download larger than limit bytes (what names it in the error) is refused.
+    """
     path = local_path(url)
     if path is not None:
         if not path.is_file():
@@ -59,36 +65,63 @@ def fetch(url: str, workdir: Path, progress: bool = False) -> Path:
     target = workdir / name
     try:
         with _OPENER.open(url, timeout=60) as response, open(target, "wb") as out:
-            _copy(response, out, int(response.headers.get("Content-Length") or 0), progress, name)
+            total = _length(response.headers.get("Content-Length"))
+            if limit is not None and total > limit:
+                raise too_large(url, what, limit)
+            _copy(response, out, total, progress, name, limit, lambda: too_large(url, what, limit))
     except (urllib.error.URLError, OSError) as exc:
         target.unlink(missing_ok=True)
         reason = getattr(exc, "reason", None) or exc
         raise ImgbaseError(f"cannot download {url}: {reason}") from None
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
     return target
 
 
-def _copy(src, dst, total: int, progress: bool, name: str) -> None:
-    """Copy a response to a file, printing progress now and then."""
+def too_large(shown: str, what: str, limit: int | None) -> ImgbaseError:
+    """The one-line error for a text file over its size limit."""
+    return ImgbaseError(f"{what} {shown} is larger than {human(limit or 0, exact=True)}, the most imgbased "
+                        f"reads for a {what}; check that the URL names a {what}, not an image")
+
+
+def _length(header: str | None) -> int:
+    """The Content-Length a server announced (0 when missing or not a number)."""
+    try:
+        return max(int(header or 0), 0)
+    except ValueError:
+        return 0
+
+
+def _copy(src, dst, total: int, progress: bool, name: str, limit: int | None = None,
+          too_big=None) -> None:
+    """Copy a response to a file, printing progress now and then; past limit bytes raise too_big()."""
     done, shown = 0, time.monotonic()
     while chunk := src.read(CHUNK):
-        dst.write(chunk)
         done += len(chunk)
+        if limit is not None and done > limit:
+            raise too_big()
+        dst.write(chunk)
         if progress and time.monotonic() - shown > 2:
             shown = time.monotonic()
             pct = f" ({100 * done // total}%)" if total else ""
             print(f"downloading {name}: {done >> 20} MiB{pct}", file=sys.stderr, flush=True)
 
 
-def read_text_file(path: Path, what: str = "file", shown: str | None = None) -> str:
+def read_text_file(path: Path, what: str = "file", shown: str | None = None, limit: int | None = None) -> str:
     """Read a UTF-8 text file; one that is not UTF-8 is a one-line error naming the first bad byte.
 
-    shown replaces the path in messages (the URL a download came from).
+    shown replaces the path in messages (the URL a download came from); a file larger than
+    limit bytes is refused without reading the rest.
     """
     shown = shown or str(path)
     try:
-        raw = path.read_bytes()
+        with open(path, "rb") as f:
+            raw = f.read() if limit is None else f.read(limit + 1)
     except OSError as exc:
         raise ImgbaseError(f"cannot read {what} {shown}: {exc.strerror}") from None
+    if limit is not None and len(raw) > limit:
+        raise too_large(shown, what, limit)
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -96,14 +129,15 @@ def read_text_file(path: Path, what: str = "file", shown: str | None = None) -> 
                            f"{exc.start}); save it as UTF-8") from None
 
 
-def fetch_text(url: str) -> str:
-    """Read a small text file (a kickstart) from url."""
+def fetch_text(url: str, limit: int = TEXT_LIMIT) -> str:
+    """Read a small text file (a kickstart) from url: at most limit bytes, else a one-line error."""
     path = local_path(url)
     if path is not None:
-        return read_text_file(path, "kickstart")
+        return read_text_file(path, "kickstart", limit=limit)
     tmp = Path(tempfile.mkdtemp(prefix="ks-", dir=_scratch()))
     try:
-        return read_text_file(fetch(url, tmp), "kickstart", shown=url)
+        return read_text_file(fetch(url, tmp, limit=limit, what="kickstart"), "kickstart", shown=url,
+                              limit=limit)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

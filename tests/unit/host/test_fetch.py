@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import threading
 
@@ -23,7 +24,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("Location", targets[self.path])
             self.end_headers()
             return
-        body = {"/file": b"payload bytes", "/latin1.ks": "rootpw caf\xe9\n".encode("latin-1")}.get(self.path)
+        if self.path == "/endless.ks":  # no Content-Length: only the bytes read can tell the size
+            self.send_response(200)
+            self.end_headers()
+            with contextlib.suppress(OSError):  # the client hangs up once it has read enough
+                for _ in range(3):
+                    self.wfile.write(b"#" * (1 << 20))
+            return
+        body = {"/file": b"payload bytes", "/latin1.ks": "rootpw caf\xe9\n".encode("latin-1"),
+                "/big.ks": b"#" * (2 << 20)}.get(self.path)
         self.send_response(200 if body else 404)
         self.send_header("Content-Length", str(len(body or b"")))
         self.end_headers()
@@ -74,3 +83,24 @@ def test_kickstart_that_is_not_utf8_is_a_one_line_error(server, tmp_path, monkey
     with pytest.raises(ImgbaseError, match="kickstart .*latin1.ks is not UTF-8 text"):
         fetch.fetch_text(str(local))
     assert list((tmp_path / "run").iterdir()) == []
+
+
+@pytest.mark.parametrize("path", ["/big.ks", "/endless.ks"])
+def test_fetch_text_is_capped(server, tmp_path, monkeypatch, path):
+    """A text file over 1 MiB (announced or only streamed) is one line naming the URL and the limit."""
+    monkeypatch.setenv("IMGBASED_RUN_DIR", str(tmp_path / "run"))
+    with pytest.raises(ImgbaseError) as err:
+        fetch.fetch_text(server + path)
+    message = str(err.value)
+    assert f"{server}{path} is larger than 1 MiB" in message and "\n" not in message
+    assert list((tmp_path / "run").iterdir()) == []
+
+
+def test_fetch_text_caps_a_local_file(tmp_path):
+    """A local file over the limit is refused the same way, without reading all of it."""
+    big = tmp_path / "big.ks"
+    big.write_bytes(b"#" * ((1 << 20) + 1))
+    with pytest.raises(ImgbaseError, match="big.ks is larger than 1 MiB"):
+        fetch.fetch_text(str(big))
+    big.write_bytes(b"#" * (1 << 20))
+    assert len(fetch.fetch_text(str(big))) == 1 << 20
