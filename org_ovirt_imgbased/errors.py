@@ -3,19 +3,22 @@
 
 from __future__ import annotations
 
+from org_ovirt_imgbased.redact import redact
+
 
 class ImgbaseError(Exception):
     """An expected failure, carrying a one-line message that says what to do.
 
     The CLI prints ``imgbase: error: <message>`` and exits non-zero; it never
     shows a traceback for this type.  ``detail`` holds extra text (a
-    command's full stderr, for example) shown only with ``--debug``.
+    command's full stderr, for example) shown only with ``--debug``.  The
+    credentials of any URL in either are masked.
     """
 
     def __init__(self, message: str, detail: str = "") -> None:
         """Keep the one-line message and optional debug detail."""
-        super().__init__(message)
-        self.detail = detail
+        super().__init__(redact(message))
+        self.detail = redact(detail)
 
 
 class CommandError(ImgbaseError):

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from org_ovirt_imgbased.errors import CommandError, ImgbaseError
+from org_ovirt_imgbased.redact import redact
 
 log = logging.getLogger(__name__)
 
@@ -109,9 +110,9 @@ class Runner:
         """Run argv; in dry mode only print it unless readonly is set."""
         argv = [str(a) for a in argv]
         if self.dry and not readonly:
-            self.plan(shlex.join(argv))
+            self.plan(redact(shlex.join(argv)))
             return Result(argv, 0, "", "")
-        log.debug("run: %s", shlex.join(argv))
+        log.debug("run: %s", redact(shlex.join(argv)))
         full_env = {**os.environ, **COMMAND_ENV, **(env or {})}
         try:
             proc = subprocess.run(argv, input=input, env=full_env, text=True, errors="replace",
@@ -121,8 +122,8 @@ class Runner:
                 from None
         res = Result(argv, proc.returncode, proc.stdout or "", proc.stderr or "")
         if capture and (res.stdout or res.stderr):
-            log.debug("exit %d\nstdout: %s\nstderr: %s", res.returncode, res.stdout.rstrip(),
-                      res.stderr.rstrip())
+            log.debug("exit %d\nstdout: %s\nstderr: %s", res.returncode, redact(res.stdout.rstrip()),
+                      redact(res.stderr.rstrip()))
         if check and res.returncode != 0:
             raise CommandError(argv, res.returncode, res.stderr)
         return res

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any, Optional
 
 from org_ovirt_imgbased.errors import ImgbaseError
+from org_ovirt_imgbased.redact import RedactFilter, redact
 
 #: What a verb handler returns: (JSON-ready data, text), or None for nothing to print.
 Result = Optional[tuple[Any, str]]
@@ -48,12 +49,16 @@ def setup_logging(prog: str, debug: bool) -> None:
     """Send imgbased's log to stderr as `prog: message`; other libraries' logs only on errors."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter(f"{prog}: %(message)s"))
+    handler.addFilter(RedactFilter())  # no URL credentials in any log line
     for old in list(log.handlers):  # idempotent: main() may run more than once in a process
         log.removeHandler(old)
     log.addHandler(handler)
     log.setLevel(logging.DEBUG if debug else logging.WARNING)
     log.propagate = False
     logging.basicConfig(level=logging.ERROR, format=f"{prog}: %(name)s: %(message)s", stream=sys.stderr)
+    for other in logging.getLogger().handlers:
+        if not any(isinstance(f, RedactFilter) for f in other.filters):
+            other.addFilter(RedactFilter())
 
 
 def guarded(prog: str, debug: bool, body: Callable[[], int]) -> int:
@@ -69,8 +74,8 @@ def guarded(prog: str, debug: bool, body: Callable[[], int]) -> int:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # noqa: BLE001 - last resort: one line, the traceback only with --debug
-        print(f"{prog}: internal error: {type(exc).__name__}: {exc} (rerun with --debug for details)",
-              file=sys.stderr)
+        print(f"{prog}: internal error: {type(exc).__name__}: {redact(str(exc))} (rerun with --debug for "
+              "details)", file=sys.stderr)
         if debug:
             traceback.print_exc()
         return 70
