@@ -112,10 +112,11 @@ def inner_env(stage: Path, anaconda_dir: Path) -> dict[str, str]:
         "LOCPATH": str(anaconda_dir / "locale"),
         "LANG": "en_US.UTF-8",
         "LIBBLOCKDEV_CONFIG_DIR": str(stage / "libblockdev"),
-        "PYTHONDONTWRITEBYTECODE": "1",
         "TMPDIR": "/tmp",
     })
+    # Bytecode: anaconda's is precompiled in its cache (image-tools/anaconda-env), the venv's by pip.
     env.pop("PYTHONPYCACHEPREFIX", None)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     return env
 
 

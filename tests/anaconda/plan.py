@@ -22,7 +22,8 @@ REPO = Path(__file__).resolve().parents[2]
 KICKSTARTS = Path(__file__).resolve().parent / "kickstarts"
 DRIVER = Path(__file__).resolve().parent / "driver.py"
 KEPT = "b-explicit-thin"
-DISK_SIZE = 8 << 30
+# autopart with the product drop-in (90-imgbased.conf) asks for about 20 GiB of LVs: sparse 32 GiB disks.
+DISK_SIZE = 32 << 30
 
 
 @dataclass(frozen=True)
