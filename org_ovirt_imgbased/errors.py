@@ -34,3 +34,14 @@ class CommandError(ImgbaseError):
         self.argv = argv
         self.returncode = returncode
         self.stderr = stderr
+
+
+class CommandTimeout(ImgbaseError):
+    """An external command ran longer than its time limit and was killed (with its process group)."""
+
+    def __init__(self, argv: list[str], timeout: float) -> None:
+        """Name the command and the limit in one line."""
+        super().__init__(f"{argv[0]} did not finish within {timeout:g} s and was killed",
+                         detail=f"command: {' '.join(argv)}")
+        self.argv = argv
+        self.timeout = timeout

@@ -17,13 +17,14 @@ import os
 import secrets
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from org_ovirt_imgbased.errors import CommandError, ImgbaseError
+from org_ovirt_imgbased.errors import CommandError, CommandTimeout, ImgbaseError
 from org_ovirt_imgbased.redact import redact
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,29 @@ def _open_beneath(root: Path, relative: Path, create: bool) -> int:
         raise
 
 
+def _spawn(argv: list[str], input: str | None, env: dict[str, str], capture: bool,
+           timeout: float | None) -> Result:
+    """Run argv to its end; with timeout, in its own process group, killed whole when it overstays."""
+    if timeout is None:
+        proc = subprocess.run(argv, input=input, env=env, text=True, errors="replace",
+                              capture_output=capture, check=False)
+        return Result(argv, proc.returncode, proc.stdout or "", proc.stderr or "")
+    pipe = subprocess.PIPE if capture else None
+    with subprocess.Popen(argv, stdin=subprocess.PIPE if input is not None else None, stdout=pipe,
+                          stderr=pipe, env=env, text=True, errors="replace", start_new_session=True) as proc:
+        try:
+            out, err = proc.communicate(input, timeout=timeout)
+        except BaseException as exc:  # the time is up, or imgbase itself is interrupted
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.communicate(timeout=5)  # a child that left the group may still hold a pipe
+            if isinstance(exc, subprocess.TimeoutExpired):
+                raise CommandTimeout(argv, timeout) from None
+            raise
+    return Result(argv, proc.returncode, out or "", err or "")
+
+
 @dataclass
 class Result:
     """What a command did: its arguments, exit status and output."""
@@ -106,8 +130,12 @@ class Runner:
 
     def run(self, argv: Sequence[str], *, check: bool = True, readonly: bool = False,
             input: str | None = None, env: Mapping[str, str] | None = None,
-            capture: bool = True) -> Result:
-        """Run argv; in dry mode only print it unless readonly is set."""
+            capture: bool = True, timeout: float | None = None) -> Result:
+        """Run argv; in dry mode only print it unless readonly is set.
+
+        With timeout (seconds), a command still running then is killed with its whole process
+        group and CommandTimeout is raised.
+        """
         argv = [str(a) for a in argv]
         if self.dry and not readonly:
             self.plan(redact(shlex.join(argv)))
@@ -115,12 +143,10 @@ class Runner:
         log.debug("run: %s", redact(shlex.join(argv)))
         full_env = {**os.environ, **COMMAND_ENV, **(env or {})}
         try:
-            proc = subprocess.run(argv, input=input, env=full_env, text=True, errors="replace",
-                                  capture_output=capture, check=False)
+            res = _spawn(argv, input, full_env, capture, timeout)
         except FileNotFoundError:
             raise ImgbaseError(f"{argv[0]} is not installed; install the package that provides it") \
                 from None
-        res = Result(argv, proc.returncode, proc.stdout or "", proc.stderr or "")
         if capture and (res.stdout or res.stderr):
             log.debug("exit %d\nstdout: %s\nstderr: %s", res.returncode, redact(res.stdout.rstrip()),
                       redact(res.stderr.rstrip()))

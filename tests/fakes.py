@@ -29,7 +29,7 @@ class FakeRunner(Runner):
         self.copies = 0
 
     def run(self, argv: Sequence[str], *, check: bool = True, readonly: bool = False, input: str | None = None,
-            env: Mapping[str, str] | None = None, capture: bool = True) -> Result:
+            env: Mapping[str, str] | None = None, capture: bool = True, timeout: float | None = None) -> Result:
         """Record the command and return the canned stdout for its program (empty by default)."""
         argv = [str(a) for a in argv]
         self.calls.append((argv, dict(env or {})))

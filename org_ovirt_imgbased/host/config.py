@@ -16,6 +16,9 @@ The file is INI style (configparser, no interpolation, keys case-insensitive)::
     [pool]
     max-fill-percent = 90       # safe thin pool fill level, 50..99
 
+    [hooks]
+    timeout = 300               # seconds a hook may run before it is killed, 1..86400
+
 ``#`` starts a comment, also after a value (after whitespace).  A missing file gives the
 defaults.  Unknown sections and keys are refused (a typo such as ``kep = 3`` must not be
 ignored silently), as is every bad value; the error names the file, the section, the key and
@@ -41,6 +44,8 @@ DEFAULT_PERSIST_PATHS: tuple[str, ...] = ()
 DEFAULT_MAX_FILL_PERCENT = 90
 MIN_FILL_PERCENT = 50
 MAX_FILL_PERCENT = 99
+DEFAULT_HOOK_TIMEOUT = 300
+MAX_HOOK_TIMEOUT = 86400
 # Top-level directories a persist path may not name: pseudo filesystems, and /boot, which is
 # shared by every layer anyway.
 FORBIDDEN_PERSIST_TOPS = ("proc", "sys", "dev", "run", "boot")
@@ -50,6 +55,7 @@ KNOWN_KEYS = {
     "update": ("conflict-policy",),
     "persist": ("paths",),
     "pool": ("max-fill-percent",),
+    "hooks": ("timeout",),
 }
 _INT_RX = re.compile(r"[0-9]{1,9}")
 # configparser would copy the keys of [DEFAULT] into every section; imgbased has no such section.
@@ -64,6 +70,7 @@ class Config:
     conflict_policy: str = DEFAULT_CONFLICT_POLICY
     persist_paths: tuple[str, ...] = DEFAULT_PERSIST_PATHS
     max_fill_percent: int = DEFAULT_MAX_FILL_PERCENT
+    hook_timeout: int = DEFAULT_HOOK_TIMEOUT
     source: str = ""
 
 
@@ -96,6 +103,7 @@ def parse_config(text: str, source: str = str(DEFAULT_CONFIG_PATH)) -> Config:
         persist_paths=_persist_value(parser, source),
         max_fill_percent=_int_value(parser, source, "pool", "max-fill-percent", DEFAULT_MAX_FILL_PERCENT,
                                     MIN_FILL_PERCENT, MAX_FILL_PERCENT),
+        hook_timeout=_int_value(parser, source, "hooks", "timeout", DEFAULT_HOOK_TIMEOUT, 1, MAX_HOOK_TIMEOUT),
         source=source,
     )
 

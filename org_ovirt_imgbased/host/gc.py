@@ -183,7 +183,8 @@ def collect(ctx: Context, keep: int, dry_run: bool = False) -> GcResult:
 def _fire_hook(ctx: Context, base: str) -> str | None:
     """Run the base-removed hooks; a failure becomes a note."""
     try:
-        hooks.run("base-removed", base, runner=ctx.runner)
+        hooks.run("base-removed", base, runner=ctx.runner,
+                  timeout=config.load_config(ctx.config_path).hook_timeout)
     except (ImgbaseError, OSError) as exc:
         return f"base-removed hook for {base} failed: {exc}"
     return None

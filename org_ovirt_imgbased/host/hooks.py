@@ -9,7 +9,8 @@ overrides one of the same name in /usr/lib (as with systemd units).  Events:
 are reported as warnings).  A hook that cannot be started (missing interpreter,
 no ``#!`` line) has failed like any other.  Hooks run as root, so a hook, or a
 hook directory, that is not owned by root (or the user running imgbase) or is
-writable by group or others is skipped with a warning naming it.
+writable by group or others is skipped with a warning naming it.  A hook still running after
+``[hooks] timeout`` seconds (300 by default) is killed with its process group, and counts as failed.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ import stat
 from pathlib import Path
 
 from org_ovirt_imgbased import paths
-from org_ovirt_imgbased.errors import ImgbaseError
+from org_ovirt_imgbased.errors import CommandTimeout, ImgbaseError
+from org_ovirt_imgbased.host.config import DEFAULT_HOOK_TIMEOUT
 from org_ovirt_imgbased.runner import Runner
 
 log = logging.getLogger(__name__)
@@ -63,13 +65,17 @@ def _unsafe(path: Path) -> str | None:
     return None
 
 
-def run(event: str, *args: str, runner: Runner, dirs: tuple[Path, ...] | None = None) -> None:
-    """Run every hook for event; pre-* failures raise, others only warn."""
+def run(event: str, *args: str, runner: Runner, dirs: tuple[Path, ...] | None = None,
+        timeout: float = DEFAULT_HOOK_TIMEOUT) -> None:
+    """Run every hook for event, each for at most timeout seconds; pre-* failures raise, others only warn."""
     if event not in EVENTS:
         raise ValueError(f"unknown hook event {event}")
     for hook in find_hooks(dirs):
         try:
-            res = runner.run([str(hook), event, *args], check=False)
+            res = runner.run([str(hook), event, *args], check=False, timeout=timeout)
+        except CommandTimeout:
+            status = f"timed out after {timeout:g} s"
+            reason = "it was killed; make it finish sooner or raise [hooks] timeout in /etc/imgbased.conf"
         except (ImgbaseError, OSError) as exc:  # bad interpreter, no #! line (ENOEXEC), ...
             status = "cannot be started"
             reason = (exc.strerror or str(exc)) if isinstance(exc, OSError) else \

@@ -128,11 +128,11 @@ def update(ctx: Context, path: Path, checksum: str | None = None, from_layer: st
                 result.report, result.conflicts = preview.render(), len(preview.conflicts)
             if dry_run:
                 return result
-            hooks.run("pre-update", source, str(path), runner=ctx.runner)
+            hooks.run("pre-update", source, str(path), runner=ctx.runner, timeout=cfg.hook_timeout)
             with layers.transaction(ctx, layout.vg, "update") as txn:
                 _apply(ctx, txn, payload, size, source, result, cfg)
         result.gc = _collect_garbage(ctx, result)
-    hooks.run("post-update", result.new_layer, runner=ctx.runner)
+    hooks.run("post-update", result.new_layer, runner=ctx.runner, timeout=cfg.hook_timeout)
     return result
 
 
@@ -152,7 +152,7 @@ def _apply(ctx: Context, txn, payload: image.Payload, size: int | None, source: 
                                         cfg.persist_paths, old_layer=source, new_layer=layer)
         fstab.retarget(ctx.runner, new_root, vg, layer)
         _request_relabel(ctx, new_root)
-        hooks.run("new-layer-added", layer, str(new_root), runner=ctx.runner)
+        hooks.run("new-layer-added", layer, str(new_root), runner=ctx.runner, timeout=cfg.hook_timeout)
     result.report, result.conflicts = report.render(), len(report.conflicts)
     if ctx.manage_boot:
         txn.step("boot-entry")

@@ -18,6 +18,7 @@ def test_missing_file_gives_defaults(tmp_path):
         config.DEFAULT_MAX_FILL_PERCENT)
     assert (config.DEFAULT_GC_KEEP, config.DEFAULT_CONFLICT_POLICY, config.DEFAULT_MAX_FILL_PERCENT) == (
         2, "keep-local", 90)
+    assert cfg.hook_timeout == config.DEFAULT_HOOK_TIMEOUT == 300
 
 
 def test_empty_file_and_empty_sections_give_defaults(tmp_path):
@@ -36,8 +37,10 @@ def test_all_values_read(tmp_path):
         "[update]\nconflict-policy = keep-new\n"
         "[persist]\npaths = /root/.ssh /etc/ssh/ssh_host_*\n"
         "    \"/srv/my files\"\n    /root/.ssh\n"
-        "[pool]\nmax-fill-percent = 75\n")
+        "[pool]\nmax-fill-percent = 75\n"
+        "[hooks]\ntimeout = 60\n")
     cfg = load_config(path)
+    assert cfg.hook_timeout == 60
     assert cfg.gc_keep == 5
     assert cfg.conflict_policy == "keep-new"
     assert cfg.persist_paths == ("/root/.ssh", "/etc/ssh/ssh_host_*", "/srv/my files")
@@ -62,6 +65,8 @@ def test_fill_bounds_accepted(value):
     ("pool", "max-fill-percent", "49", "a whole number from 50 to 99"),
     ("pool", "max-fill-percent", "100", "a whole number from 50 to 99"),
     ("pool", "max-fill-percent", "90%", "a whole number from 50 to 99"),
+    ("hooks", "timeout", "0", "a whole number from 1 to 86400"),
+    ("hooks", "timeout", "5m", "a whole number from 1 to 86400"),
 ])
 def test_bad_values_name_file_section_key_and_accepted(tmp_path, section, key, value, accepted):
     """A bad value raises one line naming the file, section, key and what is accepted."""

@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from org_ovirt_imgbased.errors import ImgbaseError
 from org_ovirt_imgbased.host import gc
 from org_ovirt_imgbased.host.layout import Base, Layout
 from org_ovirt_imgbased.host.storage import lvm
+from org_ovirt_imgbased.runner import Runner
 from tests.fakes import fake_context
 
 
@@ -172,3 +175,21 @@ def test_no_bootloader_gc_keeps_the_default_and_bases_with_entries(tmp_path):
     res = gc.collect(ctx, 1, dry_run=True)
     assert res.plan.kept == {"Base-0": [gc.DEFAULT], "Base-1": [gc.ENTRY], "Base-3": [gc.NEWEST]}
     assert res.plan.remove == ["Base-2"]
+
+
+def test_base_removed_hook_gets_the_configured_timeout(tmp_path, monkeypatch, caplog):
+    """[hooks] timeout from the configuration file limits the base-removed hooks gc runs."""
+    hooks_dir = tmp_path / "hooks.d"
+    hooks_dir.mkdir()
+    hook = hooks_dir / "50-slow"
+    hook.write_text("#!/bin/sh\nsleep 30\n")
+    hook.chmod(0o755)
+    monkeypatch.setenv("IMGBASED_HOOKS_DIRS", str(hooks_dir))
+    conf = tmp_path / "imgbased.conf"
+    conf.write_text("[hooks]\ntimeout = 1\n")
+    ctx = fake_context(layout({"Base-0": 1}))
+    ctx.config_path = conf
+    ctx.runner = Runner()
+    with caplog.at_level(logging.WARNING, logger="org_ovirt_imgbased"):
+        assert gc._fire_hook(ctx, "Base-0") is None
+    assert "base-removed hook" in caplog.text and "timed out after 1 s" in caplog.text

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 import pytest
 
@@ -53,3 +54,24 @@ def test_dry_runner_prints_instead_of_running(tmp_path, capsys):
     hook(tmp_path, "h", f"touch {marker}\n")
     hooks.run("post-update", "x", runner=Runner(dry=True), dirs=(tmp_path,))
     assert not marker.exists() and "dry:" in capsys.readouterr().out
+
+
+def test_hook_that_runs_too_long_is_killed_and_reported(tmp_path, caplog):
+    """A hook past its timeout is killed with its children; one warning names the hook and the timeout."""
+    marker = tmp_path / "still-running"
+    hook(tmp_path, "slow", f"(sleep 1; touch {marker}) & sleep 30\n")
+    with caplog.at_level(logging.WARNING, logger="org_ovirt_imgbased"):
+        hooks.run("post-update", "Base-1.1", runner=Runner(), dirs=(tmp_path,), timeout=0.5)
+    lines = [r.getMessage() for r in caplog.records if "slow" in r.getMessage()]
+    assert len(lines) == 1 and "post-update hook" in lines[0] and "timed out after 0.5 s" in lines[0]
+    time.sleep(1.5)
+    assert not marker.exists()  # the child the hook left running was killed too
+
+
+def test_pre_hook_that_times_out_aborts_in_one_line(tmp_path):
+    """A pre-update hook that times out aborts like any failed pre-update hook."""
+    hook(tmp_path, "hang", "sleep 30\n")
+    with pytest.raises(ImgbaseError, match="pre-update hook .*hang failed \\(timed out after 0.3 s\\)") as err:
+        hooks.run("pre-update", "Base-0.1", "img", runner=Runner(), dirs=(tmp_path,), timeout=0.3)
+    assert "\n" not in str(err.value) and "[hooks] timeout" in str(err.value)
+
