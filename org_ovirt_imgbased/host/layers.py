@@ -187,18 +187,22 @@ def add_base(ctx: Context, path: Path, size: int | None = None, checksum: str | 
     """Create Base-N from an image, filled sparsely, read-only with activation skip."""
     with locked():
         layout = ctx.layout()
+        if size:  # before anything is opened or created
+            space.check_volume_size(layout.require_pool(), size)
         with transaction(ctx, layout.vg, "base-add") as txn:
             txn.step("verify-image")
             with image.open_image(ctx.runner, path, checksum) as payload:
                 return base_from_payload(ctx, txn, payload, size)
 
 
-def check_base_size(payload: image.Payload, size: int | None) -> int:
-    """The LV size for payload: size if given and big enough, else the image's filesystem size."""
+def check_base_size(payload: image.Payload, size: int | None, pool: lvm.LV | None = None) -> int:
+    """The LV size for payload: size if given and big enough (and, with pool, not above it), else the image's."""
     want = size or payload.fs_size
     if want < payload.fs_size:
         raise ImgbaseError(f"the image's filesystem is {payload.fs_size} bytes, larger than --size "
                            f"{want}; use --size {payload.fs_size} or more")
+    if size and pool is not None:
+        space.check_volume_size(pool, size)
     return want
 
 
@@ -207,7 +211,7 @@ def base_from_payload(ctx: Context, txn: Transaction, payload: image.Payload, si
     runner = ctx.runner
     layout = ctx.layout()
     pool = layout.require_pool()
-    want = check_base_size(payload, size)
+    want = check_base_size(payload, size, pool)
     space.check_pool(pool, payload.used, ctx.max_fill)
     name = str(naming.next_base(layout.names_in_use()))
     tags = [lvm.TAG_BASE, *txn.will_create_lv(name)]

@@ -101,7 +101,7 @@ def _image_root(ctx: Context, payload: image.Payload) -> Iterator[Path | None]:
 def _preflight(ctx: Context, layout: Layout, payload: image.Payload, source: str,
                size: int | None, cfg: config.Config) -> persist.MergeReport | None:
     """Check pool and /boot space and preview /etc conflicts; nothing is changed."""
-    layers.check_base_size(payload, size)
+    layers.check_base_size(payload, size, layout.require_pool())
     space.check_pool(layout.require_pool(), payload.used, ctx.max_fill)
     if ctx.manage_boot:
         space.check_dir(ctx.boot_dir, _boot_need(ctx, source), "the new layer's kernel and initrd")

@@ -15,7 +15,7 @@ from pathlib import Path
 from org_ovirt_imgbased.host import naming, txn
 from org_ovirt_imgbased.host.check.report import FAILED, OK, WARNING, Finding, finding
 from org_ovirt_imgbased.host.layout import Layout
-from org_ovirt_imgbased.host.storage import lvm
+from org_ovirt_imgbased.host.storage import lvm, space
 from org_ovirt_imgbased.runner import Runner
 from org_ovirt_imgbased.units import human
 
@@ -128,6 +128,9 @@ def check_thin(pool: lvm.LV | None, max_fill: int, monitor: str | None,
     """Pool data and metadata use against the thresholds, autoextend profile and monitoring."""
     if pool is None:
         return [Finding("thin", "pool", WARNING, "not checked: there is no thin pool")]
+    inactive = space.inactive_problem(pool)
+    if inactive:
+        return [Finding("thin", "pool", FAILED, inactive)]
     out = [_usage("data", pool.data_percent, human(pool.size), max_fill, pool),
            _usage("metadata", pool.metadata_percent, human(pool.metadata_size), max_fill, pool)]
     target = f"{pool.vg}/{pool.name}"

@@ -3,7 +3,9 @@
 
 A full thin pool stalls I/O and then corrupts filesystems, so every
 operation that writes into the pool checks first, and says how much it needs
-and how much there is.
+and how much there is.  An inactive pool reports no fill level (lvs leaves data% empty), which
+is never read as "empty": it is refused with how to activate it.  One thin volume may not be
+larger than the whole pool (thin volumes together may be, as thin provisioning intends).
 """
 
 from __future__ import annotations
@@ -13,14 +15,36 @@ from pathlib import Path
 
 from org_ovirt_imgbased.errors import ImgbaseError
 from org_ovirt_imgbased.host.storage import lvm
-from org_ovirt_imgbased.units import human
+from org_ovirt_imgbased.units import MiB, human
 
 DEFAULT_MAX_FILL = 90
 
 
+def inactive_problem(pool: lvm.LV) -> str | None:
+    """Why the pool's fill level cannot be known (it is inactive), or None when it can."""
+    if pool.active:
+        return None
+    return (f"thin pool {pool.vg}/{pool.name} is inactive, so how full it is cannot be read (lvs shows no "
+            f"data%); activate it with `lvchange -ay {pool.vg}/{pool.name}` and run again")
+
+
 def pool_used(pool: lvm.LV) -> int:
-    """Bytes of pool data space in use."""
+    """Bytes of pool data space in use (an inactive pool, whose use lvs cannot report, is an error)."""
+    problem = inactive_problem(pool)
+    if problem:
+        raise ImgbaseError(problem)
     return int(pool.size * pool.data_percent / 100)
+
+
+def check_volume_size(pool: lvm.LV, size: int, option: str = "--size") -> None:
+    """Refuse, with the numbers and the fix, a thin volume larger than the whole pool's data space."""
+    if size <= pool.size:
+        return
+    grow = -(-(size - pool.size) // MiB)
+    raise ImgbaseError(
+        f"{option} {human(size)} is larger than the whole thin pool {pool.vg}/{pool.name} "
+        f"({human(pool.size)}): that one volume could fill the pool and stop every layer; use {option} "
+        f"{human(pool.size)} or less, or grow the pool first (`lvextend -L +{grow}m {pool.vg}/{pool.name}`)")
 
 
 def check_pool(pool: lvm.LV, needed: int, max_fill: int = DEFAULT_MAX_FILL) -> None:
