@@ -14,10 +14,12 @@ import contextlib
 import json
 import logging
 import os
+import re
 import secrets
 import shlex
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
@@ -50,6 +52,28 @@ def fsync_dir(path: str | Path, missing_ok: bool = False) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def temp_name(name: str) -> str:
+    """The name of write_file's temporary file for a file called name: .NAME.<12 hex>.tmp."""
+    return f".{name}.{secrets.token_hex(6)}.tmp"
+
+
+def stale_temps(path: Path) -> list[Path]:
+    """Regular files beside path that write_file made for it and a kill left behind (exact name pattern)."""
+    path = Path(path)
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.[0-9a-f]{{12}}\.tmp")
+    try:
+        names = sorted(os.listdir(path.parent))
+    except OSError:
+        return []
+    found = []
+    for name in names:
+        if pattern.fullmatch(name):
+            with contextlib.suppress(OSError):
+                if stat.S_ISREG(os.lstat(path.parent / name).st_mode):
+                    found.append(path.parent / name)
+    return found
 
 
 def write_all(fd: int, data: bytes) -> None:
@@ -184,7 +208,7 @@ class Runner:
         rel = path.relative_to(beneath) if beneath is not None else None
         dfd = (_open_beneath(Path(beneath), rel.parent, make_dirs) if rel is not None
                else os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY))
-        tmp = f".{path.name}.{secrets.token_hex(6)}.tmp"
+        tmp = temp_name(path.name)
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=dfd)
             try:

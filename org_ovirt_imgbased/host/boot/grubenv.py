@@ -11,7 +11,8 @@ Changes are written by imgbased itself, never in place: ``grub-editenv set`` tru
 rewrites the same inode, so a crash or power cut there leaves a torn block that GRUB cannot
 load.  A new 1024-byte block (GRUB's format: the header line, ``name=value`` lines, ``#``
 padding) is written beside the file, fsynced and renamed over it, one write per change of
-any number of variables.
+any number of variables.  A write killed before its rename leaves its temporary file
+(``.grubenv.<12 hex>.tmp``); the next write removes such files, and only those.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from org_ovirt_imgbased.errors import ImgbaseError
-from org_ovirt_imgbased.runner import Runner
+from org_ovirt_imgbased.runner import Runner, stale_temps
 
 SAVED = "saved_entry"
 NEXT = "next_entry"
@@ -139,6 +140,12 @@ class GrubEnv:
             return
         block = render_block(new)
         target = Path(os.path.realpath(self.path))
+        for leftover in stale_temps(target):  # from a write that was killed before its rename
+            try:
+                self.runner.remove(leftover)
+            except OSError as exc:
+                raise ImgbaseError(f"cannot remove {leftover}, left by an interrupted grubenv write: "
+                                   f"{exc.strerror or exc}; remove it by hand") from None
         if self.runner.dry:
             what = [f"set {' '.join(f'{k}={v}' for k, v in values.items())}" if values else "",
                     f"unset {' '.join(names)}" if names else ""]

@@ -9,7 +9,7 @@ from org_ovirt_imgbased.host.boot import bls
 from org_ovirt_imgbased.host.boot.grubenv import NEXT, SAVED, GrubEnv
 from org_ovirt_imgbased.host.check.report import FAILED, OK, WARNING, Finding, finding
 from org_ovirt_imgbased.host.layout import Layout
-from org_ovirt_imgbased.runner import Runner
+from org_ovirt_imgbased.runner import Runner, stale_temps
 
 REMOVE_ORPHANS = "`imgbase boot --remove-orphans`"
 
@@ -30,7 +30,18 @@ def check_boot(layout: Layout, entries: list[bls.BlsEntry], env: dict[str, str] 
     out.append(_check_default(layout, by_id, env, env_path))
     out += _check_next(by_id, env)
     out.append(_check_orphans(layout, entries, boot_dir))
+    out += _check_grubenv_temps(env_path)
     return out
+
+
+def _check_grubenv_temps(env_path: Path) -> list[Finding]:
+    """Temporary files of a grubenv write that was killed before its rename (none: no finding)."""
+    leftovers = stale_temps(env_path)
+    if not leftovers:
+        return []
+    return [Finding("boot", "grubenv", WARNING, f"{len(leftovers)} temporary file(s) of an interrupted grubenv "
+                    f"write in {env_path.parent}: {', '.join(p.name for p in leftovers)}; the next boot change "
+                    "removes them, or delete them by hand")]
 
 
 def _boot_file(boot_dir: Path, rel: str | None) -> str | None:

@@ -306,3 +306,16 @@ def test_report_status_text_and_json():
     assert data["status"] == FAILED and data["problems"] == 1 and data["warnings"] == 1
     assert list(data["groups"]) == ["storage", "thin", "boot", "mounts"]
     assert data["groups"]["boot"] == [{"name": "entry Base-0.1", "status": FAILED, "reason": "no entry"}]
+
+
+def test_boot_reports_grubenv_temporaries_of_a_killed_write(tmp_path):
+    """A .grubenv.<hex>.tmp left by a killed write is a warning naming it; look-alikes are not counted."""
+    for layer in ("Base-0.1", "Base-0.2", "Base-1.1"):
+        install(tmp_path / "boot", layer)
+    grub = tmp_path / "boot" / "grub"
+    grub.mkdir()
+    (grub / ".grubenv.0123456789ab.tmp").write_bytes(b"# GRUB Environment Block\n")
+    (grub / ".grubenv.backup.tmp").write_text("not ours")
+    found = boot_findings(tmp_path, {"saved_entry": "imgbased-Base-1.1"})
+    assert found["grubenv"].status == WARNING
+    assert ".grubenv.0123456789ab.tmp" in found["grubenv"].reason and "backup" not in found["grubenv"].reason
