@@ -9,7 +9,9 @@ overrides one of the same name in /usr/lib (as with systemd units).  Events:
 are reported as warnings).  A hook that cannot be started (missing interpreter,
 no ``#!`` line) has failed like any other.  Hooks run as root, so a hook, or a
 hook directory, that is not owned by root (or the user running imgbase) or is
-writable by group or others is skipped with a warning naming it.  A hook still running after
+writable by group or others is skipped with a warning naming it; so is a hook
+directory with such a directory above it, up to / (a sticky directory such as /tmp
+may be writable by others: they cannot replace what they do not own).  A hook still running after
 ``[hooks] timeout`` seconds (300 by default) is killed with its process group, and counts as failed.
 """
 
@@ -37,7 +39,7 @@ def find_hooks(dirs: tuple[Path, ...] | None = None) -> list[Path]:
     for directory in reversed(dirs):
         if not directory.is_dir():
             continue
-        unsafe = _unsafe(directory)
+        unsafe = _unsafe(directory) or _unsafe_parents(directory)
         if unsafe:
             log.warning("warning: skipping the hook directory %s: %s", directory, unsafe)
             continue
@@ -62,6 +64,22 @@ def _unsafe(path: Path) -> str | None:
         return f"it is owned by uid {st.st_uid}, not root; chown root it"
     if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
         return "it is writable by group or others; chmod go-w it"
+    return None
+
+
+def _unsafe_parents(directory: Path) -> str | None:
+    """Why a directory above directory (as given and as resolved, up to /) lets others swap it, or None."""
+    given = Path(os.path.abspath(directory))
+    real = Path(os.path.realpath(directory))
+    for parent in dict.fromkeys([*given.parents, *real.parents]):
+        try:
+            st = os.stat(parent)
+        except OSError as exc:
+            return f"cannot check the directory {parent} above it: {exc.strerror or exc}"
+        if st.st_uid not in (0, os.geteuid()):
+            return f"the directory {parent} above it is owned by uid {st.st_uid}, not root; chown root {parent}"
+        if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not st.st_mode & stat.S_ISVTX:
+            return f"the directory {parent} above it is writable by group or others; chmod go-w {parent}"
     return None
 
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import os
 
 import pytest
 
@@ -78,3 +79,50 @@ def test_unstartable_pre_hook_aborts_in_one_line(tmp_path, text):
     with pytest.raises(ImgbaseError, match="pre-update hook .*10-bad failed \\(cannot be started\\)") as err:
         hooks.run("pre-update", "Base-0.1", "img", runner=Runner(), dirs=(tmp_path / "d",))
     assert "\n" not in str(err.value)
+
+
+def test_hook_dir_under_a_writable_parent_is_skipped(tmp_path, warnings):
+    """Anyone who may write a directory above the hook directory could swap it: skipped, the parent named."""
+    marker = tmp_path / "ran"
+    parent = tmp_path / "open"
+    script(parent / "hooks.d", "10-fine", f"#!/bin/sh\ntouch {marker}\n")
+    parent.chmod(0o777)
+    hooks.run("post-update", "Base-1.1", runner=Runner(), dirs=(parent / "hooks.d",))
+    assert not marker.exists()
+    named = [w for w in warnings if f"the directory {parent} above it is writable by group or others" in w]
+    assert len(named) == 1 and f"chmod go-w {parent}" in named[0] and "\n" not in named[0], warnings
+
+
+def test_sticky_parent_like_tmp_is_accepted(tmp_path, warnings):
+    """A sticky directory writable by others (as /tmp is) cannot have what it holds swapped: hooks run."""
+    marker = tmp_path / "ran"
+    parent = tmp_path / "sticky"
+    script(parent / "hooks.d", "10-fine", f"#!/bin/sh\ntouch {marker}\n")
+    parent.chmod(0o1777)
+    hooks.run("post-update", "Base-1.1", runner=Runner(), dirs=(parent / "hooks.d",))
+    assert marker.exists() and warnings == []
+
+
+def test_hook_dir_reached_through_a_symlink_checks_the_real_parents(tmp_path, warnings):
+    """A symlinked hook directory is checked where it really lives too."""
+    marker = tmp_path / "ran"
+    real_parent = tmp_path / "open"
+    script(real_parent / "hooks.d", "10-fine", f"#!/bin/sh\ntouch {marker}\n")
+    real_parent.chmod(0o777)
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "hooks.d").symlink_to(real_parent / "hooks.d")
+    hooks.run("post-update", "Base-1.1", runner=Runner(), dirs=(tmp_path / "etc" / "hooks.d",))
+    assert not marker.exists()
+    assert any(f"the directory {real_parent} above it" in w for w in warnings), warnings
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give a directory to another user")
+def test_hook_dir_under_a_parent_owned_by_another_user_is_skipped(tmp_path, warnings):
+    """A parent owned by someone other than root is named with the chown that fixes it."""
+    marker = tmp_path / "ran"
+    parent = tmp_path / "theirs"
+    script(parent / "hooks.d", "10-fine", f"#!/bin/sh\ntouch {marker}\n")
+    os.chown(parent, 65534, 65534)
+    hooks.run("post-update", "Base-1.1", runner=Runner(), dirs=(parent / "hooks.d",))
+    assert not marker.exists()
+    assert any(f"the directory {parent} above it is owned by uid 65534" in w for w in warnings), warnings
