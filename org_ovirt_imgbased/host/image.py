@@ -24,7 +24,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from org_ovirt_imgbased.errors import ImgbaseError
+from org_ovirt_imgbased.errors import CommandError, ImgbaseError
 from org_ovirt_imgbased.host.storage.filesystem import fsck
 from org_ovirt_imgbased.host.storage.mounts import mounted
 from org_ovirt_imgbased.runner import Runner
@@ -35,6 +35,12 @@ LIVE_ROOTFS = "LiveOS/rootfs.img"
 OS_RELEASE = ("usr/lib/os-release", "etc/os-release")
 #: ext4 block sizes run from 1 KiB (log 0) to 64 KiB (log 6).
 MAX_LOG_BLOCK_SIZE = 6
+#: Where an OS image keeps its setuid/setgid programs; such a file anywhere else in a tarball is refused.
+SETID_PLACES = ("usr/bin/", "usr/sbin/", "usr/lib/", "usr/lib64/", "usr/libexec/", "bin/", "sbin/", "lib/",
+                "lib64/")
+#: tar's stderr lines that are never the reason it failed (notes, and its closing summary).
+_TAR_NOISE = ("Removing leading", "Ignoring unknown extended header keyword", "Exiting with failure status",
+              "Error is not recoverable")
 
 
 @dataclass
@@ -187,6 +193,10 @@ def _tar_payload(path: Path, digest: str | None) -> Payload:
     try:
         with tarfile.open(path) as tar:
             for member in tar:
+                problem = _member_problem(member)
+                if problem:
+                    raise ImgbaseError(f"{path} holds {member.name!r}, {problem}; refused: rebuild the "
+                                       "tarball without it")
                 total += member.size + 4096
                 if member.isfile() and _member_path(member.name) in OS_RELEASE:
                     data = tar.extractfile(member)
@@ -197,6 +207,28 @@ def _tar_payload(path: Path, digest: str | None) -> Payload:
     if total == 0:
         raise ImgbaseError(f"{path} holds no files (an empty tarball, or only zeros); it is not an image")
     return Payload(path, "tar", suggested_size(total), total, ident, digest)
+
+
+def _member_problem(member: tarfile.TarInfo) -> str | None:
+    """Why a tar member must not go into a base (a device node, a stray setuid/setgid file), or None."""
+    if member.ischr() or member.isblk():
+        kind = "character" if member.ischr() else "block"
+        return (f"a {kind} device node ({member.devmajor}:{member.devminor}); an image carries no device "
+                "nodes (the kernel and udev make them at boot)")
+    if member.isfile() and member.mode & (stat.S_ISUID | stat.S_ISGID):
+        where = _member_path(member.name) or member.name
+        if not where.startswith(SETID_PLACES):
+            bits = "setuid" if member.mode & stat.S_ISUID else "setgid"
+            return (f"a {bits} file outside the usual places ({', '.join('/' + p for p in SETID_PLACES)}), "
+                    "which would run with its owner's rights")
+    return None
+
+
+def tar_reason(stderr: str) -> str:
+    """The first line of tar's stderr that says why it failed (not a note or its closing summary)."""
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    useful = [ln for ln in lines if not any(noise in ln for noise in _TAR_NOISE)]
+    return (useful or lines or ["tar printed no reason"])[0]
 
 
 def _member_path(name: str) -> str | None:
@@ -315,6 +347,10 @@ def fill(runner: Runner, payload: Payload, device: str, size: int) -> None:
     else:
         runner.run(["mkfs.ext4", "-q", "-F", device])
         with mounted(runner, device, "discard") as mnt:
-            runner.run(["tar", "--xattrs", "--xattrs-include=*", "--acls", "--numeric-owner",
-                        "-xpf", str(payload.source), "-C", str(mnt)])
+            try:
+                runner.run(["tar", "--xattrs", "--xattrs-include=*", "--acls", "--numeric-owner",
+                            "-xpf", str(payload.source), "-C", str(mnt)])
+            except CommandError as exc:
+                raise ImgbaseError(f"cannot unpack {payload.source} into {device} (tar exit {exc.returncode}): "
+                                   f"{tar_reason(exc.stderr)}", detail=exc.detail) from None
     payload.check_unchanged()
