@@ -172,37 +172,48 @@ def recover(ctx: Context, listing: bool = False) -> RecoverResult:
             _report_unreadable(result, path, reason)
         vgs = {g.name for g in lvm.list_vgs(runner)} if journals else set()
         for path, journal in journals:
-            made = ", ".join(journal.lvs) or "no LVs"
-            if journal.committed and journal.vg not in vgs:
-                result.findings.append(RecoverStep(f"{journal.op} {journal.id} (done, step {journal.step}; "
-                                                   f"its VG {journal.vg} is gone)", "drop its journal"))
-                if not listing and not runner.dry:
-                    path.unlink(missing_ok=True)
-                continue
-            if journal.committed:
-                result.findings.append(RecoverStep(f"{journal.op} {journal.id} (done, step {journal.step})",
-                                               "clear its transaction tags"))
-                if not listing:
-                    txn.finish(runner, journal, path)
-                continue
-            used = _in_use(ctx, journal)
-            if used:
-                result.findings.append(RecoverStep(f"{journal.op} {journal.id} (stopped at step {journal.step})",
-                                               f"keep it: it created {used[0]}, the {used[1]}"))
-                result.problems.append(f"{journal.op} {journal.id} was not undone: it created {used[0]}, "
-                                       f"which is the {used[1]}; boot or choose another layer (`imgbase "
-                                       "boot --set-default LAYER`) and run `imgbase recover` again")
-                continue
-            result.findings.append(RecoverStep(f"{journal.op} {journal.id} (stopped at step {journal.step})",
-                                           f"remove what it created ({made}) and restore the default"))
-            if not listing:
-                result.problems += txn.undo(runner, journal)
-                result.problems += _undo_records(ctx, journal)
-                if not runner.dry:
-                    path.unlink(missing_ok=True)
+            try:
+                _recover_journal(ctx, result, path, journal, vgs, listing)
+            except (ImgbaseError, OSError) as exc:  # one journal's trouble never stops the others
+                result.problems.append(f"{journal.op} {journal.id} could not be recovered: {txn.problem_text(exc)}; "
+                                       f"its journal {path} is kept: fix that and run `imgbase recover` again")
         known = {j.id for _, j in journals} | {path.stem for path, _ in unreadable}
         _recover_orphans(ctx, result, known, listing)
     return result
+
+
+def _recover_journal(ctx: Context, result: RecoverResult, path: Path, journal: txn.Journal, vgs: set[str],
+                     listing: bool) -> None:
+    """Complete (committed) or undo (interrupted) what one journal names, unless it made a layer in use."""
+    runner = ctx.runner
+    made = ", ".join(journal.lvs) or "no LVs"
+    if journal.committed and journal.vg not in vgs:
+        result.findings.append(RecoverStep(f"{journal.op} {journal.id} (done, step {journal.step}; "
+                                           f"its VG {journal.vg} is gone)", "drop its journal"))
+        if not listing and not runner.dry:
+            path.unlink(missing_ok=True)
+        return
+    if journal.committed:
+        result.findings.append(RecoverStep(f"{journal.op} {journal.id} (done, step {journal.step})",
+                                       "clear its transaction tags"))
+        if not listing:
+            txn.finish(runner, journal, path)
+        return
+    used = _in_use(ctx, journal)
+    if used:
+        result.findings.append(RecoverStep(f"{journal.op} {journal.id} (stopped at step {journal.step})",
+                                       f"keep it: it created {used[0]}, the {used[1]}"))
+        result.problems.append(f"{journal.op} {journal.id} was not undone: it created {used[0]}, "
+                               f"which is the {used[1]}; boot or choose another layer (`imgbase "
+                               "boot --set-default LAYER`) and run `imgbase recover` again")
+        return
+    result.findings.append(RecoverStep(f"{journal.op} {journal.id} (stopped at step {journal.step})",
+                                   f"remove what it created ({made}) and restore the default"))
+    if not listing:
+        result.problems += txn.undo(runner, journal)
+        result.problems += _undo_records(ctx, journal)
+        if not runner.dry:
+            path.unlink(missing_ok=True)
 
 
 def _report_unreadable(result: RecoverResult, path: Path, reason: str) -> None:

@@ -166,12 +166,12 @@ def undo(runner: Runner, journal: Journal) -> list[str]:
             problems.append(f"left {journal.vg}/{name} alone: it lacks the tag {tag}, so "
                             f"{journal.op} {journal.id} did not create it")
             continue
-        for point in (mounts.own_mounts(lv.dev) if lv.dev else []):
-            runner.run(["umount", point], check=False)
-        try:
+        try:  # a problem with one LV never stops the undo of the others
+            for point in (mounts.own_mounts(lv.dev) if lv.dev else []):
+                runner.run(["umount", point], check=False)
             lvm.remove(runner, journal.vg, [name])
-        except ImgbaseError as exc:
-            problems.append(str(exc))
+        except (ImgbaseError, OSError) as exc:
+            problems.append(f"cannot remove {journal.vg}/{name}: {problem_text(exc)}")
     return problems
 
 

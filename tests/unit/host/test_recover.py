@@ -104,3 +104,20 @@ def test_listing_keeps_the_journal_whose_vg_is_gone(tmp_path, monkeypatch):
     result = recover.recover(ctx, listing=True)
     assert gone.exists()
     assert "would drop its journal" in result.render()
+
+
+def test_a_journal_whose_undo_fails_is_kept_and_the_next_is_recovered(tmp_path, monkeypatch):
+    """An OSError while undoing one journal is a problem naming it; that journal stays, the next is undone."""
+    ctx, runner, jdir = _setup(tmp_path, monkeypatch)
+    first = _write(jdir, txn.Journal("1-boot", "layer-add", "HostVG", undo=[{"boot-remove": "Base-0.2"}],
+                                     boot_dir=str(tmp_path)))
+    good = _write(jdir, txn.Journal("2-good", "base-add", "HostVG", lvs=["Base-1"]))
+
+    def broken(*_args, **_kwargs):
+        raise OSError(30, "Read-only file system", str(tmp_path / "Base-0.2"))
+    monkeypatch.setattr(recover.boot, "remove_layer", broken)
+    result = recover.recover(ctx)
+    assert first.exists() and not good.exists()
+    assert ["lvremove", "-q", "-f", "HostVG/Base-1"] in runner.commands()
+    problem = next(p for p in result.problems if "1-boot" in p)
+    assert "Read-only file system" in problem and str(first) in problem and "imgbase recover" in problem

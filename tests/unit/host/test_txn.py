@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from org_ovirt_imgbased.errors import ImgbaseError
+from org_ovirt_imgbased.errors import CommandError, ImgbaseError
 from org_ovirt_imgbased.host import layers, txn
 from org_ovirt_imgbased.host.context import Context
+from org_ovirt_imgbased.host.storage import lvm
 from tests.fakes import FakeRunner
 
 
@@ -63,3 +64,20 @@ def test_rollback_problems_are_logged_when_the_original_is_not_imgbase_error(tmp
         raise KeyError("original")
     assert "No space left on device" in caplog.text
 
+
+
+def test_undo_goes_on_after_one_lv_fails(tmp_path, monkeypatch):
+    """lvremove failing for one LV is a problem naming it; the other LVs are still removed."""
+    mine = [lvm.LV(n, "HostVG", "Vwi---tz--", 1 << 30, tags=["imgbased:txn=1-x"]) for n in ("Base-1", "Base-1.1")]
+    monkeypatch.setattr(lvm, "list_lvs", lambda runner, vg=None: mine)
+    removed = []
+
+    def remove(runner, vg, names):
+        if names == ["Base-1.1"]:
+            raise CommandError(["lvremove"], 5, "  Logical volume HostVG/Base-1.1 in use.")
+        removed.extend(names)
+    monkeypatch.setattr(lvm, "remove", remove)
+    problems = txn.undo(FakeRunner(), txn.Journal("1-x", "update", "HostVG", lvs=["Base-1", "Base-1.1"]))
+    assert removed == ["Base-1"]
+    assert problems == ["cannot remove HostVG/Base-1.1: lvremove failed (exit 5): Logical volume HostVG/Base-1.1 "
+                        "in use."]
