@@ -35,6 +35,7 @@ from org_ovirt_imgbased.installer.disk.model import CommittedLayout, LayoutReque
 from org_ovirt_imgbased.installer.disk.plan import Plan, plan_layout
 from org_ovirt_imgbased.installer.kickstart import AddonConfig
 from org_ovirt_imgbased.installer.kickstart import values as kv
+from org_ovirt_imgbased.redact import redact
 from org_ovirt_imgbased.runner import Runner
 
 Progress = Callable[[str], None]
@@ -85,7 +86,7 @@ def _payload(config: AddonConfig, runner: Runner, workdir: Path, progress: Progr
     """Fetch and verify the liveimg; it stays open (mounted) for the whole install."""
     if not config.liveimg_url:
         raise ImgbaseError("no payload: give liveimg --url=... or --liveimg= in the kickstart")
-    progress(f"fetching {config.liveimg_url}")
+    progress(f"fetching {redact(config.liveimg_url)}")
     path = fetch(config.liveimg_url, workdir, progress=True)
     progress("verifying the payload" + (" checksum" if config.checksum else ""))
     with open(path, "rb") as f:
@@ -122,7 +123,8 @@ def deploy(config: AddonConfig, committed: CommittedLayout, payload: image.Paylo
            kernel_args: list[str], progress: Progress) -> str:
     """Fill the installed root from the payload, then adopt it as Base-0 + Base-0.1 (adopt_root)."""
     vg, pool = committed.vg, committed.pool.split("/", 1)[1]
-    want = layers.check_base_size(payload, config.base_size)
+    pool_lv = next((lv for lv in lvm.list_lvs(runner, vg) if lv.name == pool), None)
+    want = layers.check_base_size(payload, config.base_size, pool_lv)
     device = f"/dev/{vg}/{adopt.LAYER}"
     progress(f"copying the image into {vg}/{adopt.LAYER}")
     lvm.create_thin(runner, vg, pool, adopt.LAYER, want, [])

@@ -63,6 +63,7 @@ from pykickstart.errors import KickstartParseError
 from org_ovirt_imgbased import defaults
 from org_ovirt_imgbased.errors import ImgbaseError
 from org_ovirt_imgbased.installer.kickstart import values as kv
+from org_ovirt_imgbased.redact import redact
 
 ADDON_NAME = "org_ovirt_imgbased"
 class KickstartLineError(ImgbaseError, KickstartParseError):
@@ -72,9 +73,9 @@ class KickstartLineError(ImgbaseError, KickstartParseError):
         """Say where (source, line) and what is wrong, in one line."""
         where = f"{source} line {lineno}" if lineno else source
         ImgbaseError.__init__(self, f"{where}: {reason}")
-        self.value = f"{where}: {reason}"
+        self.value = redact(f"{where}: {reason}")
         self.lineno = lineno
-        self.message = reason
+        self.message = redact(reason)
 
 
 @dataclass
