@@ -18,11 +18,13 @@ files) and writes one JSON result.  Exit code: 0 the installation finished, 1 a 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import io
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -225,18 +227,63 @@ def imgbase_layout(vg: str, boot: str, mnt: Path) -> dict[str, Any]:
         sh("umount", str(mnt), check=False)
 
 
-def release_disk(dev: str, wipe: bool) -> None:
+def release_disk(dev: str, wipe: bool, wait: float = 60) -> dict[str, Any]:
     """Deactivate the disk's VGs (and with wipe, erase them) so the next variant sees no duplicates."""
-    for vg in vgs_on(dev):
-        sh("vgchange", "-an", vg, check=False)
+    report: dict[str, Any] = {"vgs": vgs_on(dev), "errors": []}
+    deadline = time.monotonic() + wait
+    for vg in report["vgs"]:
+        while True:
+            proc = sh("vgchange", "-an", vg, check=False)
+            if proc.returncode == 0:
+                break
+            if time.monotonic() > deadline:
+                report["errors"].append(f"vgchange -an {vg}: {proc.stderr.strip()[-400:]}")
+                break
+            time.sleep(2)
         if wipe:
-            sh("vgremove", "-ff", "-y", vg, check=False)
+            proc = sh("vgremove", "-ff", "-y", vg, check=False)
+            if proc.returncode != 0:
+                report["errors"].append(f"vgremove {vg}: {proc.stderr.strip()[-400:]}")
     if wipe:
         parts = json.loads(sh("lsblk", "-J", "-p", "-o", "NAME", dev).stdout)["blockdevices"][0].get("children", [])
         for p in parts:
             sh("wipefs", "-a", p["name"], check=False)
         sh("wipefs", "-a", dev, check=False)
         sh("blockdev", "--rereadpt", dev, check=False)
+        if vgs_on(dev):
+            report["errors"].append(f"{dev} still holds VGs {vgs_on(dev)}")
+    return report
+
+
+def namespace_processes(ns: str) -> list[int]:
+    """Process ids whose mount namespace is ns (as /proc/PID/ns/mnt reads)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if os.readlink(entry / "ns/mnt") == ns:
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
+def end_namespace(ns: str | None, wait: float = 20) -> list[int]:
+    """End what anaconda left running in its namespace (start-module's timers, modules still quitting)."""
+    if not ns:
+        return []
+    left = namespace_processes(ns)
+    for pid in left:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + wait
+    while namespace_processes(ns) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    for pid in namespace_processes(ns):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    time.sleep(1)
+    return left
 
 
 # ---------------------------------------------------------------- outer: main
@@ -281,10 +328,12 @@ def run_outer(args: argparse.Namespace) -> int:
     shutil.rmtree(logs, ignore_errors=True)
     if (stage / "logs").is_dir():
         shutil.copytree(stage / "logs", logs)
+    result["leftover_processes"] = end_namespace(result.get("namespace"))
     try:
+        release_disk(dev, wipe=False)
         result["disk_after"] = disk_fingerprint(dev)
         result["inspect"] = inspect_disk(dev, stage)
-        release_disk(dev, wipe=args.wipe_after)
+        result["release"] = release_disk(dev, wipe=args.wipe_after)
     except Exception as exc:  # noqa: BLE001
         result["inspect_error"] = f"{type(exc).__name__}: {exc}"
     write_result(result_path, result)
@@ -498,6 +547,7 @@ def run_inner(args: argparse.Namespace) -> int:
     (stage / "logs").mkdir(exist_ok=True)
     rec = Recorder()
     rec.launcher = rec.monitor = None
+    rec.data["namespace"] = os.readlink("/proc/self/ns/mnt")
     try:
         place_paths(stage)
         drive(stage, rec)
