@@ -185,12 +185,12 @@ def run_all(work: Path, liveimg: Path, variants: list[Variant] = VARIANTS, timeo
     return run
 
 
-def kept_disk_ready(work: Path, liveimg: Path) -> bool:
-    """True when the kept variant's disk is installed from this very liveimg."""
-    result = load_result(work / f"{KEPT}.json")
-    ks = work / f"{KEPT}.ks"
-    return bool(result.get("ok")) and ks.exists() and f"file://{liveimg}\n" in ks.read_text() \
-        and disk_path(work, Variant(KEPT, "vdb")).exists()
+def kept_result(work: Path, liveimg: Path) -> dict[str, Any] | None:
+    """The kept variant's result when it was installed from this very liveimg (ok or not), else None."""
+    ks, result = work / f"{KEPT}.ks", work / f"{KEPT}.json"
+    if not (ks.exists() and result.exists() and f"file://{liveimg}\n" in ks.read_text()):
+        return None
+    return load_result(result)
 
 
 def load_run(work: Path, liveimg: Path, variants: list[Variant] = VARIANTS) -> Run | None:

@@ -188,3 +188,14 @@ def test_driver_takes_anaconda_s_printed_kickstart_error():
                "%addon org_ovirt_imgbased: line 11: unknown option\n\nThe installer will now terminate.\n")
     assert driver.kickstart_message(printed) == "%addon org_ovirt_imgbased: line 11: unknown option"
     assert driver.kickstart_message("nothing printed") == ""
+
+
+def test_kept_result_only_for_the_same_liveimg(tmp_path):
+    """The e2e boot reuses the tier's disk only when it was installed from the same image."""
+    assert plan.kept_result(tmp_path, LIVE) is None
+    v = plan.Variant(plan.KEPT, "vdb", keep=True)
+    plan.prepare(tmp_path, LIVE, [v])
+    assert plan.kept_result(tmp_path, LIVE) is None
+    (tmp_path / f"{plan.KEPT}.json").write_text(json.dumps({"ok": False, "phase": "install", "error": "x"}))
+    assert plan.kept_result(tmp_path, LIVE)["phase"] == "install"
+    assert plan.kept_result(tmp_path, Path("/other.squashfs")) is None

@@ -1,0 +1,89 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""End to end after the real anaconda: boot the disk anaconda installed, update it, boot the update.
+
+The disk is variant (b) of the anaconda tier (tests/anaconda: the explicit HostVG thin layout
+with /var and /var/log), kept by `make check-anaconda`; when it is missing or was installed from
+another image, this test installs it first (one more VM run).  A copy of it boots through BIOS +
+GRUB into Base-0.1, keeps a config file, runs `imgbase update` to the v2 image, and must boot
+Base-1.1 with the file kept and the data volumes still mounted.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+import pytest
+from imagelib.liveimg import sha256_file
+from vmlab import lifecycle
+from vmlab.host import TestHost
+
+from tests.anaconda import plan
+
+pytestmark = pytest.mark.e2e
+
+ROOT_IS = 'test "$(lvs --noheadings -o vg_name,lv_name "$(findmnt -no SOURCE /)" | xargs)" = "HostVG {layer}"\n'
+DATA_VOLUMES = ('test "$(lvs --noheadings -o lv_name "$(findmnt -no SOURCE /var)" | xargs)" = var\n'
+                'test "$(lvs --noheadings -o lv_name "$(findmnt -no SOURCE /var/log)" | xargs)" = var_log\n')
+
+
+def installed_disk(v1) -> tuple[dict, object]:
+    """Variant (b)'s result and disk for this v1 image: the anaconda tier's, else installed here."""
+    work = plan.work_dir()
+    result = plan.kept_result(work, v1)
+    if result is None:
+        work = work / "e2e-install"
+        result = plan.kept_result(work, v1)
+        if result is None:
+            plan.run_all(work, v1, [plan.Variant(plan.KEPT, "vdb", keep=True)], timeout=1500)
+            result = plan.load_result(work / f"{plan.KEPT}.json")
+    return result, plan.disk_path(work, plan.Variant(plan.KEPT, "vdb"))
+
+
+@pytest.fixture(scope="module")
+def boots(tmp_path_factory):
+    """Boot the anaconda-installed disk twice: first boot plus update, then the update."""
+    if os.geteuid() != 0:
+        pytest.skip("the end-to-end test builds images and disks: run it as root")
+    v1, v2 = lifecycle.build_liveimg(1), lifecycle.build_liveimg(2)
+    result, disk = installed_disk(v1)
+    timings = ", ".join(f"{k} {v}s" for k, v in (result.get("timings") or {}).items())
+    print(f"\ninstall times for {v1.name}: anaconda {result.get('seconds')}s in the driver ({timings}); "
+          "imgbase-install: see the lifecycle's 'install' phase below")
+    if not result.get("ok"):
+        pytest.fail(f"anaconda did not install variant (b): phase {result.get('phase')}: {result.get('error')}")
+    work = tmp_path_factory.mktemp("anaconda-boot")
+    host = TestHost(work, say=print)
+    subprocess.run(["cp", "--sparse=always", str(disk), str(host.disk)], check=True)
+    v2_name = host.put(v2)
+    first = host.boot("anaconda first boot, keep a file, update",
+                      ROOT_IS.format(layer="Base-0.1") + DATA_VOLUMES +
+                      "echo kept-by-update > /etc/imgbased-e2e-anaconda.conf\n"
+                      f'imgbase update --checksum sha256:{sha256_file(v2)} "$IMGBASED_JOB_SHARE/{v2_name}"\n'
+                      "imgbase layout\n")
+    second = []
+    if first.layer == "Base-0.1" and first.job_rc == 0:
+        second.append(host.boot("the update after anaconda",
+                                ROOT_IS.format(layer="Base-1.1") + DATA_VOLUMES +
+                                "grep -qx kept-by-update /etc/imgbased-e2e-anaconda.conf\n"
+                                "grep -qx version=2 /etc/imgbased-test.conf\nimgbase layout\nimgbase check\n"))
+    for b in [first, *second]:
+        print(f"  boot {b.name!r}: {b.layer} job exit {b.job_rc} in {b.seconds:.0f}s")
+    shutil.rmtree(host.share, ignore_errors=True)
+    return [first, *second]
+
+
+def test_anaconda_disk_boots_base_0_1_and_updates(boots):
+    """The disk anaconda installed boots Base-0.1 with /var and /var/log from their thin LVs."""
+    first = boots[0]
+    assert first.layer == "Base-0.1", first.job_log
+    assert first.job_rc == 0, first.job_log
+
+
+def test_update_boots_base_1_1_with_the_config_kept(boots):
+    """After `imgbase update`, Base-1.1 boots with v2's defaults and the operator's file kept."""
+    assert len(boots) == 2, "the first boot failed, so the update was never booted"
+    second = boots[1]
+    assert second.layer == "Base-1.1", second.job_log
+    assert second.job_rc == 0 and "Status: OK" in second.job_log, second.job_log
