@@ -21,13 +21,17 @@ class ImgbaseError(Exception):
         self.detail = redact(detail)
 
 
+# stderr lines that never say why a command failed (lvm2's notes, util-linux's hint)
+NOISE = ("WARNING", "dmesg(1) may have", "Udev is running and DM_DISABLE_UDEV")
+
+
 class CommandError(ImgbaseError):
     """An external command exited non-zero."""
 
     def __init__(self, argv: list[str], returncode: int, stderr: str) -> None:
         """Summarise the failed command in one line."""
         lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
-        useful = [ln for ln in lines if not ln.startswith(("WARNING", "dmesg(1) may have"))]
+        useful = [ln for ln in lines if not ln.startswith(NOISE)]
         reason = (useful or lines or ["no error output"])[0]
         super().__init__(f"{argv[0]} failed (exit {returncode}): {reason}",
                          detail=f"command: {' '.join(argv)}\n{stderr}")

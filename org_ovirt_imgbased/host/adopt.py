@@ -5,7 +5,8 @@ Both installers end here: anaconda (its Storage module built the thin root, its 
 filled it) and ``imgbase-install`` (which fills a thin LV from the image).  The installed root
 keeps its filesystem and its mount, so whatever the installer does after this step (anaconda's
 initramfs step, its ``%post`` scripts, its log copies) lands in the layer that boots, never in a
-volume nobody boots.  Base-0 is a thin snapshot taken with the root frozen: sealed read-only with
+volume nobody boots.  Base-0 is a thin snapshot of the mounted root (lvcreate suspends it with
+its filesystem frozen, so the copy is consistent): sealed read-only with
 activation skip, tagged with the image identity and digest, and given a fresh filesystem UUID so
 that no two filesystems of the host share one.
 
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,8 +89,9 @@ def adopt(ctx: Context, txn: Transaction, installed: Installed, fstab_extra: lis
     tags = [lvm.TAG_BASE, *txn.will_create_lv(BASE)]
     if installed.identity:
         tags.append(f"imgbased:image={installed.identity}")
-    with frozen(runner, installed.root):
-        lvm.snapshot(runner, vg, lv.name, BASE, tags)
+    # lvcreate suspends the mounted origin with its filesystem locked (frozen and flushed), so the
+    # snapshot is consistent; freezing it beforehand makes that suspend fail with EBUSY.
+    lvm.snapshot(runner, vg, lv.name, BASE, tags)
     filesystem.new_uuid(runner, f"/dev/{vg}/{BASE}")
     txn.step("seal-base")
     lvm.make_readonly(runner, vg, BASE, [f"imgbased:sha256={installed.sha256}"] if installed.sha256 else [])
@@ -103,16 +104,6 @@ def adopt(ctx: Context, txn: Transaction, installed: Installed, fstab_extra: lis
     txn.step("boot-entry")
     journaled.layer_added(ctx, txn, vg, LAYER)
     return LAYER
-
-
-@contextlib.contextmanager
-def frozen(runner: Runner, mountpoint: Path) -> Iterator[None]:
-    """Freeze the filesystem at mountpoint (flushed, consistent) for a snapshot; thaw it after."""
-    runner.run(["fsfreeze", "--freeze", str(mountpoint)])
-    try:
-        yield
-    finally:
-        runner.run(["fsfreeze", "--unfreeze", str(mountpoint)], check=False)
 
 
 def _fold_kernels(ctx: Context, txn: Transaction, device: str) -> None:
