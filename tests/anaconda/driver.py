@@ -229,7 +229,10 @@ def imgbase_layout(vg: str, boot: str, mnt: Path) -> dict[str, Any]:
 
 def release_disk(dev: str, wipe: bool, wait: float = 60) -> dict[str, Any]:
     """Deactivate the disk's VGs (and with wipe, erase them) so the next variant sees no duplicates."""
-    report: dict[str, Any] = {"vgs": vgs_on(dev), "errors": []}
+    report: dict[str, Any] = {"vgs": vgs_on(dev), "errors": [], "swapoff": swaps_on(dev)}
+    for swap in report["swapoff"]:
+        # anaconda's swapon outlives its mount namespace: swap is not a mount.
+        sh("swapoff", swap, check=False)
     deadline = time.monotonic() + wait
     for vg in report["vgs"]:
         while True:
@@ -253,6 +256,12 @@ def release_disk(dev: str, wipe: bool, wait: float = 60) -> dict[str, Any]:
         if vgs_on(dev):
             report["errors"].append(f"{dev} still holds VGs {vgs_on(dev)}")
     return report
+
+
+def swaps_on(dev: str) -> list[str]:
+    """Active swap devices on dev, its partitions or their LVs."""
+    rows = sh("lsblk", "-ln", "-p", "-o", "NAME,MOUNTPOINT", dev, check=False).stdout.splitlines()
+    return [r.split()[0] for r in rows if r.split()[1:] == ["[SWAP]"]]
 
 
 def namespace_processes(ns: str) -> list[int]:

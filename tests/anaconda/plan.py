@@ -193,13 +193,13 @@ def kept_result(work: Path, liveimg: Path) -> dict[str, Any] | None:
     return load_result(result)
 
 
-def load_run(work: Path, liveimg: Path, variants: list[Variant] = VARIANTS) -> Run | None:
-    """The results of an earlier run_all for this very liveimg, or None (for IMGBASED_ANACONDA_REUSE=1)."""
+def load_run(work: Path, liveimg: Path | None, variants: list[Variant] = VARIANTS) -> Run | None:
+    """The results of an earlier run_all (for this liveimg unless None), or None."""
     try:
         summary = json.loads((work / "summary.json").read_text())
     except (FileNotFoundError, ValueError):
         return None
-    if summary.get("liveimg") != str(liveimg):
+    if liveimg is not None and summary.get("liveimg") != str(liveimg):
         return None
     run = Run(vm_rc=summary.get("vm_rc"), seconds=summary.get("vm_seconds") or 0.0)
     for v in variants:
