@@ -17,6 +17,7 @@ from org_ovirt_imgbased.host import adopt, layers
 from org_ovirt_imgbased.host.context import Context
 from org_ovirt_imgbased.host.lock import locked
 from org_ovirt_imgbased.host.storage import lvm
+from org_ovirt_imgbased.host.storage.mounts import mounted
 from org_ovirt_imgbased.installer import chroot
 from org_ovirt_imgbased.installer.kickstart import AddonConfig
 from org_ovirt_imgbased.runner import Runner
@@ -55,8 +56,21 @@ def adopt_root(runner: Runner, installed: adopt.Installed, boot_dir: Path, confi
     if grub_disk:
         progress(f"installing GRUB on {grub_disk} with the image's own tools")
         chroot.grub_tools(installed.root)
-        chroot.install_grub(runner, installed.root, grub_disk)
+        if installed.lv == layer:
+            chroot.install_grub(runner, installed.root, grub_disk)
+        else:
+            _grub_in_fresh_mount(runner, vg, layer, boot_dir, grub_disk)
     return layer
+
+
+def _grub_in_fresh_mount(runner: Runner, vg: str, layer: str, boot_dir: Path, disk: str) -> None:
+    """Install GRUB from a new mount of the renamed root (grub-probe trusts the mount's source name).
+
+    The installer's mount of the root still carries the LV's old name, which no longer exists.
+    """
+    boot_dev = runner.query(["findmnt", "-n", "-o", "SOURCE", "--mountpoint", str(boot_dir)]).strip()
+    with mounted(runner, f"/dev/{vg}/{layer}", "rw") as root, chroot.prepared(runner, root, boot_dev):
+        chroot.install_grub(runner, root, disk)
 
 
 def _write_config(runner: Runner, root: Path, config: AddonConfig) -> None:
