@@ -308,11 +308,23 @@ def _refuse_busy(layout: Layout, lvs: list[lvm.LV]) -> None:
 
 
 def _remove_lvs(ctx: Context, layout: Layout, names: list[str]) -> None:
-    """Remove LVs (layers before their base), each LV before its boot entry.
+    """Remove LVs (layers before their base), each LV before its boot entry, in a journal.
 
-    If an lvremove fails, that layer keeps its boot entry and nothing after it is touched.
+    If an lvremove fails, that layer keeps its boot entry and nothing after it is touched.  A
+    crash between a layer's lvremove and its boot files leaves a journal whose "boot-orphan"
+    record lets `imgbase recover` remove the entry of an LV that is gone (never of one that is not).
     """
-    for name in names:
-        lvm.remove(ctx.runner, layout.vg, [name])
-        if ctx.manage_boot and naming.parse(name).is_layer:
-            journaled.layer_removed(ctx, layout.vg, name)
+    with transaction(ctx, layout.vg, "remove") as txn:
+        for name in names:
+            txn.step(f"remove-{name}")
+            if ctx.manage_boot and naming.parse(name).is_layer:
+                txn.on_rollback(lambda n=name: _drop_orphan_entry(ctx, layout.vg, n), {"boot-orphan": name})
+            lvm.remove(ctx.runner, layout.vg, [name])
+            if ctx.manage_boot and naming.parse(name).is_layer:
+                journaled.layer_removed(ctx, layout.vg, name)
+
+
+def _drop_orphan_entry(ctx: Context, vg: str, layer: str) -> None:
+    """Remove layer's boot files if its LV is gone (a removal stopped between the two)."""
+    if not any(lv.name == layer for lv in lvm.list_lvs(ctx.runner, vg)):
+        journaled.layer_removed(ctx, vg, layer)

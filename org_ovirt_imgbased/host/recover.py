@@ -94,6 +94,11 @@ def _undo_records(ctx: Context, journal: txn.Journal) -> list[str]:
             adopted = _lv_named(runner, record["untag"])
             if adopted is not None:
                 layers.untag_adopted(runner, adopted)
+        elif "boot-orphan" in record:
+            if here and _lv_named(runner, f"{journal.vg}/{record['boot-orphan']}") is None \
+                    and boot.has_entry(record["boot-orphan"], boot_dir):
+                boot.remove_layer(runner, record["boot-orphan"], boot_dir=boot_dir)
+                boot.regenerate_config(runner, boot_dir)
         elif "untag-vg" in record:
             vg, _, pool = record["untag-vg"].partition("/")
             with contextlib.suppress(ImgbaseError):  # the VG may be gone with the install

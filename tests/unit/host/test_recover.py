@@ -121,3 +121,29 @@ def test_a_journal_whose_undo_fails_is_kept_and_the_next_is_recovered(tmp_path, 
     assert ["lvremove", "-q", "-f", "HostVG/Base-1"] in runner.commands()
     problem = next(p for p in result.problems if "1-boot" in p)
     assert "Read-only file system" in problem and str(first) in problem and "imgbase recover" in problem
+
+
+def _boot_with_entries(boot: Path, layers: list[str]) -> None:
+    """A /boot holding each layer's kernel directory and BLS entry."""
+    (boot / "loader/entries").mkdir(parents=True)
+    for layer in layers:
+        (boot / layer).mkdir()
+        (boot / layer / "vmlinuz-6.1").write_text("k")
+        (boot / f"loader/entries/imgbased-{layer}.conf").write_text(
+            f"title imgbased {layer}\nlinux /{layer}/vmlinuz-6.1\noptions root=/dev/HostVG/{layer}\n")
+
+
+def test_a_removal_stopped_after_lvremove_gets_its_boot_entry_removed(tmp_path, monkeypatch):
+    """boot-orphan: the entry of a layer whose LV is gone is removed; that of a layer still there is kept."""
+    ctx, runner, jdir = _setup(tmp_path, monkeypatch)
+    boot = tmp_path / "boot"
+    _boot_with_entries(boot, ["Base-0.1", "Base-1.1"])
+    monkeypatch.setattr(recover.boot, "regenerate_config", lambda runner, boot_dir: None)
+    runner.replies["lvs"] = _report("lv", [_lv_row("Base-1.1", "HostVG", "imgbased:layer")])
+    journal = txn.Journal("3-remove", "remove", "HostVG", step="remove-Base-0.1", boot_dir=str(boot),
+                          undo=[{"boot-orphan": "Base-1.1"}, {"boot-orphan": "Base-0.1"}])
+    path = _write(jdir, journal)
+    recover.recover(ctx)
+    assert not (boot / "loader/entries/imgbased-Base-0.1.conf").exists() and not (boot / "Base-0.1").exists()
+    assert (boot / "loader/entries/imgbased-Base-1.1.conf").exists() and (boot / "Base-1.1").is_dir()
+    assert not path.exists()
