@@ -259,9 +259,17 @@ def release_disk(dev: str, wipe: bool, wait: float = 60) -> dict[str, Any]:
 
 
 def swaps_on(dev: str) -> list[str]:
-    """Active swap devices on dev, its partitions or their LVs."""
-    rows = sh("lsblk", "-ln", "-p", "-o", "NAME,MOUNTPOINT", dev, check=False).stdout.splitlines()
-    return [r.split()[0] for r in rows if r.split()[1:] == ["[SWAP]"]]
+    """Active swap devices (from /proc/swaps) that are dev, its partitions or LVs on them."""
+    rows = sh("lsblk", "-ln", "-o", "MAJ:MIN", dev, check=False).stdout.split()
+    tree = {tuple(int(n) for n in r.split(":")) for r in rows if ":" in r}
+    swaps = []
+    for line in Path("/proc/swaps").read_text().splitlines()[1:]:
+        path = line.split()[0]
+        with contextlib.suppress(OSError):
+            rdev = os.stat(path).st_rdev
+            if (os.major(rdev), os.minor(rdev)) in tree:
+                swaps.append(path)
+    return swaps
 
 
 def namespace_processes(ns: str) -> list[int]:
