@@ -53,7 +53,7 @@ class OvirtImgbasedService(KickstartService):
         addon = data.addons.org_ovirt_imgbased
         if addon.config is None:
             return
-        anaconda_rules.check(data, addon.config, addon.header_lineno)
+        anaconda_rules.check(data, addon.config, addon.header_lineno, addon.reader.header_text)
         _config, payload = resolve_payload(addon.config, addon.header_lineno, data)
         self._url, self._checksum = payload.url, payload.checksum
         self._section = addon.config

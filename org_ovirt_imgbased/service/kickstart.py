@@ -27,8 +27,8 @@ class OvirtImgbasedData(AddonData):
     def handle_header(self, args, line_number=None) -> None:
         """Read the options after the addon name; a second section is an error."""
         if self.reader is not None:
-            raise KickstartLineError(line_number, f"a second %addon {ADDON_NAME} section (the first is on "
-                                     f"line {self.header_lineno}); keep one")
+            raise KickstartLineError(line_number, f"a second %addon {ADDON_NAME} section; keep one",
+                                     text=" ".join(["%addon", ADDON_NAME, *args]))
         self.reader = SectionReader()
         self.header_lineno = line_number
         self.reader.header(args, line_number)

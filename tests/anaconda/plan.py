@@ -41,8 +41,8 @@ class Variant:
 VARIANTS = [
     Variant("e-bad-addon-option", "vdb", expect_ok=False),
     Variant("d-not-thin", "vdc", expect_ok=False),
-    Variant("a-autopart", "vdd"),
-    Variant("c-addon-only", "vde"),
+    Variant("c-addon-only", "vdd", expect_ok=False),
+    Variant("a-autopart", "vde"),
     Variant(KEPT, "vdf", keep=True),
 ]
 

@@ -1,10 +1,11 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """The real anaconda 38 installs the test image with the addon: five kickstarts, one VM boot.
 
-(a) autopart thinp, (b) the explicit HostVG thin layout with /var and /var/log, (c) only the
-%addon section: each must install, and the addon must have adopted anaconda's root as Base-0 +
-Base-0.1 with its boot entry.  (d) a non-thin root must be refused with the disk untouched;
-(e) an unknown %addon option must be a kickstart error naming its line.
+(a) autopart thinp, (b) the explicit HostVG thin layout with /var and /var/log: each must
+install, and the addon must have adopted anaconda's root as Base-0 + Base-0.1 with its boot
+entry.  (c) an unattended (`cmdline`) kickstart with only the %addon section, (d) a non-thin
+root and (e) an unknown %addon option must be refused while the kickstart is read, naming the
+line, with the disk untouched.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from tests.anaconda import checks, plan
 pytestmark = pytest.mark.anaconda
 
 KEPT = plan.KEPT
-INSTALLED = ["a-autopart", KEPT, "c-addon-only"]
+INSTALLED = ["a-autopart", KEPT]
 
 
 def _why(result: dict) -> str:
@@ -94,12 +95,23 @@ def test_non_thin_root_refused_with_disk_untouched(result):
 
 @pytest.mark.parametrize("result", ["e-bad-addon-option"], indirect=True)
 def test_bad_addon_option_is_a_kickstart_error_naming_the_line(result):
-    """(e): the Boss reports the addon's kickstart error with the %addon line's number."""
+    """(e): the kickstart error quotes the %addon line (anaconda prints a module's error without its number)."""
     ks = (plan.KICKSTARTS / "e-bad-addon-option.ks").read_text()
     assert not result["ok"] and result["phase"] == "kickstart", _why(result)
     error = result["error"] or ""
-    assert "no-such-option" in error, error
-    assert re.search(rf"\b{plan.addon_line(ks)}\b", error), error
+    header = ks.splitlines()[plan.addon_line(ks) - 1].strip()
+    assert "no-such-option" in error and f"(in `{header}`)" in error, error
+    assert checks.disk_untouched(result) == []
+
+
+@pytest.mark.parametrize("result", ["c-addon-only"], indirect=True)
+def test_unattended_kickstart_without_layout_names_the_line_to_add(result):
+    """(c): `cmdline` and no partitioning command: refused while reading, naming what to add."""
+    ks = (plan.KICKSTARTS / "c-addon-only.ks").read_text()
+    assert not result["ok"] and result["phase"] == "kickstart", _why(result)
+    error = result["error"] or ""
+    header = ks.splitlines()[plan.addon_line(ks) - 1].strip()
+    assert "autopart --type=thinp" in error and f"(in `{header}`)" in error, error
     assert checks.disk_untouched(result) == []
 
 

@@ -48,27 +48,40 @@ class AnacondaPlan:
     pool: str | None
 
 
-def check(handler: Any, section: AddonConfig, header_lineno: int | None) -> AnacondaPlan:
+def _text(obj: Any) -> str | None:
+    """The kickstart line of a command or data object, as pykickstart writes it back."""
+    lines = [ln for ln in str(obj).splitlines() if ln.strip() and not ln.startswith("#")]
+    return lines[-1].strip() if lines else None
+
+
+def _fail(lineno: int | None, reason: str, obj: Any = None, text: str | None = None) -> KickstartLineError:
+    """The error for a line, quoting it (anaconda prints module errors without line numbers)."""
+    return KickstartLineError(lineno, reason, text=text or (_text(obj) if obj is not None else None))
+
+
+def check(handler: Any, section: AddonConfig, header_lineno: int | None,
+          header_text: str | None = None) -> AnacondaPlan:
     """Refuse a kickstart anaconda would install without a layout imgbased can adopt."""
-    _check_section(section, header_lineno)
+    _check_section(section, header_lineno, header_text)
     if not getattr(handler, "liveimg", None) or not handler.liveimg.seen:
-        raise KickstartLineError(header_lineno, "anaconda installs the image from the `liveimg` command: add "
-                                 "`liveimg --url=URL --checksum=SHA256`")
+        raise _fail(header_lineno, "anaconda installs the image from the `liveimg` command: add "
+                    "`liveimg --url=URL --checksum=SHA256`", text=header_text)
     mount = getattr(handler, "mount", None)
     if mount is not None and getattr(mount, "seen", False):
-        raise KickstartLineError(mount.lineno, "`mount` reuses existing filesystems; imgbased needs a fresh "
-                                 f"thin layout: {ADD_LAYOUT}")
+        raise _fail(mount.lineno, f"`mount` reuses existing filesystems; imgbased needs a fresh thin layout: "
+                    f"{ADD_LAYOUT}", mount)
     if handler.autopart.seen:
-        return _check_autopart(handler.autopart, section, header_lineno)
+        return _check_autopart(handler.autopart, section, header_lineno, header_text)
     if not any(getattr(getattr(handler, name, None), "seen", False) for name in PARTITIONING):
         display = getattr(handler, "displaymode", None)
         if display is not None and display.seen and display.displayMode == DISPLAY_MODE_CMDLINE:
-            raise KickstartLineError(header_lineno, f"an unattended (cmdline) install needs a layout: {ADD_LAYOUT}")
+            raise _fail(header_lineno, f"an unattended (cmdline) install needs a layout: {ADD_LAYOUT}",
+                        text=header_text)
         return AnacondaPlan(automatic=True, vg=None, pool=None)
-    return _check_explicit(handler, section, header_lineno)
+    return _check_explicit(handler, section, header_lineno, header_text)
 
 
-def _check_section(section: AddonConfig, lineno: int | None) -> None:
+def _check_section(section: AddonConfig, lineno: int | None, text: str | None) -> None:
     """Refuse the imgbase-install-only options of the section."""
     given = [(section.disk, "--disk"), (section.boot_size != defaults.BOOT_SIZE, "--boot-size"),
              (section.pool_size is not None, "--pool-size"), (section.base_size is not None, "--base-size"),
@@ -77,46 +90,47 @@ def _check_section(section: AddonConfig, lineno: int | None) -> None:
     for present, name in given:
         if present:
             where = "the liveimg command" if name == "--liveimg" else "anaconda's partitioning commands"
-            raise KickstartLineError(lineno, f"{name} is for imgbase-install; inside anaconda use {where} "
-                                     "instead (see the section's documentation)")
+            raise _fail(lineno, f"{name} is for imgbase-install; inside anaconda use {where} instead "
+                        "(see the section's documentation)", text=text)
 
 
-def _check_autopart(autopart: Any, section: AddonConfig, lineno: int | None) -> AnacondaPlan:
+def _check_autopart(autopart: Any, section: AddonConfig, lineno: int | None, text: str | None) -> AnacondaPlan:
     """autopart must be the thin type, and it names the VG itself."""
     if autopart.type != AUTOPART_TYPE_LVM_THINP:
-        raise KickstartLineError(autopart.lineno, "imgbased needs the root on LVM thin provisioning: "
-                                 "use `autopart --type=thinp`")
+        raise _fail(autopart.lineno, "imgbased needs the root on LVM thin provisioning: use "
+                    "`autopart --type=thinp`", autopart)
     if section.vg != defaults.VG or section.pool != defaults.POOL:
-        raise KickstartLineError(lineno, "with autopart anaconda names the VG and pool itself: remove "
-                                 "--vg/--pool, or give an explicit thin layout with those names")
+        raise _fail(lineno, "with autopart anaconda names the VG and pool itself: remove --vg/--pool, or "
+                    "give an explicit thin layout with those names", text=text)
     return AnacondaPlan(automatic=True, vg=None, pool=None)
 
 
-def _check_explicit(handler: Any, section: AddonConfig, lineno: int | None) -> AnacondaPlan:
+def _check_explicit(handler: Any, section: AddonConfig, lineno: int | None, text: str | None) -> AnacondaPlan:
     """The explicit layout: / a thin LV, /boot a plain partition, names matching the section."""
     parts = list(handler.partition.partitions)
     lvs = list(handler.logvol.lvList)
     root_part = next((p for p in parts if p.mountpoint == "/"), None)
     if root_part is not None:
-        raise KickstartLineError(root_part.lineno, "/ on a partition cannot hold imgbased's layers: make it "
-                                 "`logvol / --thin --poolname=POOL ...` in a thin pool")
+        raise _fail(root_part.lineno, "/ on a partition cannot hold imgbased's layers: make it "
+                    "`logvol / --thin --poolname=POOL ...` in a thin pool", root_part)
     root = next((lv for lv in lvs if lv.mountpoint == "/"), None)
     if root is None:
-        raise KickstartLineError(lineno, f"the kickstart has no layout for /: {ADD_LAYOUT}")
+        raise _fail(lineno, f"the kickstart has no layout for /: {ADD_LAYOUT}", text=text)
     if not root.thin_volume or not root.pool_name:
-        raise KickstartLineError(root.lineno, "imgbased needs / as a thin LV: add `--thin "
-                                 "--poolname=POOL` (and a `logvol none --thinpool --name=POOL` line)")
+        raise _fail(root.lineno, "imgbased needs / as a thin LV: add `--thin --poolname=POOL` (and a "
+                    "`logvol none --thinpool --name=POOL` line)", root)
     boot = any(p.mountpoint == "/boot" for p in parts) or (handler.reqpart.seen and handler.reqpart.addBoot)
     if not boot:
-        raise KickstartLineError(root.lineno, "imgbased keeps each layer's kernel on a plain /boot "
-                                 "partition: add `part /boot --fstype=ext4 --size=1024`")
-    _check_name(section.vg, defaults.VG, root.vgname, "--vg", "VG", lineno)
-    _check_name(section.pool, defaults.POOL, root.pool_name, "--pool", "thin pool", lineno)
+        raise _fail(root.lineno, "imgbased keeps each layer's kernel on a plain /boot partition: add "
+                    "`part /boot --fstype=ext4 --size=1024`", root)
+    _check_name(section.vg, defaults.VG, root.vgname, "--vg", "VG", lineno, text)
+    _check_name(section.pool, defaults.POOL, root.pool_name, "--pool", "thin pool", lineno, text)
     return AnacondaPlan(automatic=False, vg=root.vgname, pool=root.pool_name)
 
 
-def _check_name(given: str, default: str, layout: str, option: str, what: str, lineno: int | None) -> None:
+def _check_name(given: str, default: str, layout: str, option: str, what: str, lineno: int | None,
+                text: str | None) -> None:
     """A --vg/--pool that differs from its default must name what the layout makes."""
     if given != default and given != layout:
-        raise KickstartLineError(lineno, f"{option}={given}, but the layout puts / in the {what} {layout}: "
-                                 f"give {option}={layout} or leave {option} out")
+        raise _fail(lineno, f"{option}={given}, but the layout puts / in the {what} {layout}: give "
+                    f"{option}={layout} or leave {option} out", text=text)

@@ -69,9 +69,15 @@ ADDON_NAME = "org_ovirt_imgbased"
 class KickstartLineError(ImgbaseError, KickstartParseError):
     """A kickstart problem on one line: ImgbaseError for our code, KickstartParseError for pykickstart."""
 
-    def __init__(self, lineno: int | None, reason: str, source: str = "kickstart") -> None:
-        """Say where (source, line) and what is wrong, in one line."""
+    def __init__(self, lineno: int | None, reason: str, source: str = "kickstart", text: str | None = None) -> None:
+        """Say where (source, line) and what is wrong, in one line; text quotes the line itself.
+
+        anaconda prints a module's kickstart error without its line number, so the message
+        quotes the line (``text``) when the caller knows it.
+        """
         where = f"{source} line {lineno}" if lineno else source
+        if text:
+            reason = f"{reason} (in `{text}`)"
         ImgbaseError.__init__(self, f"{where}: {reason}")
         self.value = redact(f"{where}: {reason}")
         self.lineno = lineno

@@ -47,14 +47,17 @@ class SectionReader:
         self._volumes: dict[str, int | None] = {}
         self._lv_names: dict[str, str] = {}
         self._persist: dict[str, int | None] = {}
+        self.header_text: str | None = None
+        self._current: str | None = None  # the line being read, quoted in errors
 
     def _fail(self, lineno: int | None, reason: str) -> KickstartLineError:
         """Make the error for a line."""
-        return KickstartLineError(lineno, reason, self.source)
+        return KickstartLineError(lineno, reason, self.source, self._current)
 
     def header(self, args: list[str], lineno: int | None = None) -> None:
         """Handle the options after ``%addon org_ovirt_imgbased``."""
         self.header_lineno = lineno
+        self.header_text = self._current = " ".join(["%addon", ADDON_NAME, *(shlex.quote(a) for a in args)])
         _check_repeats(args, lambda reason: self._fail(lineno, reason))
         try:
             ns = _header_parser().parse_args(args=list(args), lineno=lineno)
@@ -69,6 +72,7 @@ class SectionReader:
 
     def line(self, text: str, lineno: int | None = None) -> None:
         """Handle one body line: volume, persist, blank or comment."""
+        self._current = text.strip()
         try:
             words = shlex.split(text, comments=True)
         except ValueError as exc:
