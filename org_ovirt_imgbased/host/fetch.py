@@ -46,6 +46,14 @@ def local_path(url: str) -> Path | None:
     return None
 
 
+def integrity_problem(url: str, checksum: str | None) -> str | None:
+    """Why url cannot be installed as it is: plain http without a checksum proves nothing."""
+    if urllib.parse.urlsplit(url).scheme == "http" and not checksum:
+        return (f"{url} is plain http without a checksum: anything on the way can change it; add "
+                "--checksum=sha256:HEX, or serve it over https")
+    return None
+
+
 def fetch(url: str, workdir: Path, progress: bool = False, limit: int | None = None,
           what: str = "file") -> Path:
     """Return a local file holding url's content: the file itself, or a download into workdir.

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from org_ovirt_imgbased.errors import ImgbaseError
 from org_ovirt_imgbased.host import adopt, image, layers
-from org_ovirt_imgbased.host.fetch import fetch
+from org_ovirt_imgbased.host.fetch import fetch, integrity_problem
 from org_ovirt_imgbased.host.lock import locked
 from org_ovirt_imgbased.host.storage import lvm
 from org_ovirt_imgbased.host.storage.mounts import mounted
@@ -86,6 +86,9 @@ def _payload(config: AddonConfig, runner: Runner, workdir: Path, progress: Progr
     """Fetch and verify the liveimg; it stays open (mounted) for the whole install."""
     if not config.liveimg_url:
         raise ImgbaseError("no payload: give liveimg --url=... or --liveimg= in the kickstart")
+    problem = integrity_problem(config.liveimg_url, config.checksum)
+    if problem:
+        raise ImgbaseError(problem)
     progress(f"fetching {redact(config.liveimg_url)}")
     path = fetch(config.liveimg_url, workdir, progress=True)
     progress("verifying the payload" + (" checksum" if config.checksum else ""))

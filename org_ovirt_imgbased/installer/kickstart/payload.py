@@ -15,6 +15,7 @@ from typing import Any
 
 from pykickstart.version import DEFAULT_VERSION
 
+from org_ovirt_imgbased.host.fetch import integrity_problem
 from org_ovirt_imgbased.installer.kickstart import values as kv
 from org_ovirt_imgbased.installer.kickstart.config import ADDON_NAME, AddonConfig, KickstartLineError
 
@@ -66,6 +67,9 @@ def resolve_payload(section: AddonConfig, header_lineno: int | None, handler: An
     else:
         raise KickstartLineError(header_lineno, "no payload: add --liveimg=URL to this %addon line "
                                                 "or a 'liveimg --url=URL' command", source)
+    problem = integrity_problem(payload.url, payload.checksum)
+    if problem:
+        raise KickstartLineError(payload.lineno, problem, source)
     return dataclasses.replace(section.copy(), liveimg_url=payload.url, checksum=payload.checksum), payload
 
 

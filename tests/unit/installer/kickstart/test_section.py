@@ -29,7 +29,7 @@ ROOT = REPO_ROOT
 KICKSTARTS = ROOT / "kickstarts"
 MiB, GiB = 1 << 20, 1 << 30
 HEX = "0123456789abcdef" * 4
-LIVE = "liveimg --url=http://example.com/img/rootfs.squashfs\n"
+LIVE = "liveimg --url=https://example.com/img/rootfs.squashfs\n"
 
 
 def ks(header: str = "", body: str = "", before: str = LIVE, after: str = "") -> str:
@@ -64,7 +64,7 @@ def ksvalidator() -> str:
     ("--liveimg=file:///srv/x.img", "liveimg_url", "file:///srv/x.img"),
     (f"--liveimg=http://e.com/x.img --checksum=sha256:{HEX.upper()}", "checksum", f"sha256:{HEX}"),
     (f"--liveimg=http://e.com/x.img --checksum={HEX}", "checksum", f"sha256:{HEX}"),
-    ("'--liveimg=http://e.com/x.img?a=1&b=#2'", "liveimg_url", "http://e.com/x.img?a=1&b=#2"),
+    ("'--liveimg=https://e.com/x.img?a=1&b=#2'", "liveimg_url", "https://e.com/x.img?a=1&b=#2"),
     ("--keep=5", "keep", 5),
     ("--no-layout", "no_layout", True),
 ])
@@ -118,8 +118,8 @@ def test_payload_from_the_liveimg_command():
 
 def test_same_payload_twice_is_accepted():
     """--liveimg and a liveimg command naming the same URL agree."""
-    result = parse_kickstart(ks("--liveimg=http://e.com/r.sq", before="liveimg --url=http://e.com/r.sq\n"))
-    assert result.payload.origin == "addon" and result.config.liveimg_url == "http://e.com/r.sq"
+    result = parse_kickstart(ks("--liveimg=https://e.com/r.sq", before="liveimg --url=https://e.com/r.sq\n"))
+    assert result.payload.origin == "addon" and result.config.liveimg_url == "https://e.com/r.sq"
 
 
 def test_from_lines_and_section_reader_like_anaconda():
@@ -134,10 +134,10 @@ def test_from_lines_and_section_reader_like_anaconda():
     reader.line("volume /home 3GiB\n", 5)
     section = reader.finish()
     # an anaconda handler only has the commands of the addon's specification
-    handler = SimpleNamespace(liveimg=SimpleNamespace(seen=True, lineno=2, url="http://e.com/a.sq",
+    handler = SimpleNamespace(liveimg=SimpleNamespace(seen=True, lineno=2, url="https://e.com/a.sq",
                                                       checksum="", proxy=None, noverifyssl=False))
     config, payload = resolve_payload(section, 4, handler)
-    assert config.liveimg_url == "http://e.com/a.sq" and payload.lineno == 2
+    assert config.liveimg_url == "https://e.com/a.sq" and payload.lineno == 2
     with pytest.raises(KickstartLineError) as err:
         resolve_payload(section, 4, SimpleNamespace())
     assert err.value.lineno == 4
@@ -250,11 +250,18 @@ def test_ksvalidator_is_able_to_fail(tmp_path):
     assert subprocess.run([ksvalidator(), str(bad)], capture_output=True, text=True).returncode != 0
 
 
+def test_plain_http_without_a_checksum_is_refused_on_the_liveimg_line():
+    """Plain http proves nothing about the image: without a checksum it is refused before any fetch."""
+    with pytest.raises(ImgbaseError, match="kickstart line 1: http://e.com/r.sq is plain http without a checksum"):
+        parse_kickstart(ks("--disk=vda", before="liveimg --url=http://e.com/r.sq\n"))
+    assert parse_kickstart(ks("--disk=vda", before=f"liveimg --url=http://e.com/r.sq --checksum={HEX}\n"))
+
+
 def test_standalone_auto_is_a_complete_unattended_install():
     """standalone-auto.ks names the disk, a liveimg payload and a /var volume."""
     result = parse_kickstart(KICKSTARTS / "standalone-auto.ks")
     cfg = result.config
-    assert cfg.disk == "vda" and cfg.liveimg_url.startswith("http://") and cfg.grow
+    assert cfg.disk == "vda" and cfg.liveimg_url.startswith("https://") and cfg.grow
     assert [mp for mp, _size in cfg.volumes] == ["/var"]
     assert result.payload.origin == "liveimg"
     assert result.handler.reboot.seen
@@ -263,7 +270,7 @@ def test_standalone_auto_is_a_complete_unattended_install():
 def test_interactive_defaults_leave_the_disk_open():
     """interactive.ks gives defaults and the payload; the disk is chosen on screen."""
     result = parse_kickstart(KICKSTARTS / "interactive.ks")
-    assert result.config.disk is None and result.config.liveimg_url.startswith("http://")
+    assert result.config.disk is None and result.config.liveimg_url.startswith("https://")
     assert result.config.persist == ["/root/.ssh"] and result.config.keep == 2
 
 
