@@ -56,14 +56,19 @@ def find_hooks(dirs: tuple[Path, ...] | None = None) -> list[Path]:
 
 def _unsafe(path: Path) -> str | None:
     """Why root must not run path (or what is in it), or None: owner and write permissions."""
+    return _owner_problem(path, "it", "it")
+
+
+def _owner_problem(path: Path, what: str, fix: str, sticky_ok: bool = False) -> str | None:
+    """The one ownership rule: owned by root (or us), not writable by group or others."""
     try:
         st = os.stat(path)
     except OSError as exc:
-        return f"cannot check it: {exc.strerror or exc}"
+        return f"cannot check {'it' if what == 'it' else what}: {exc.strerror or exc}"
     if st.st_uid not in (0, os.geteuid()):
-        return f"it is owned by uid {st.st_uid}, not root; chown root it"
-    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        return "it is writable by group or others; chmod go-w it"
+        return f"{what} is owned by uid {st.st_uid}, not root; chown root {fix}"
+    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not (sticky_ok and st.st_mode & stat.S_ISVTX):
+        return f"{what} is writable by group or others; chmod go-w {fix}"
     return None
 
 
@@ -72,14 +77,9 @@ def _unsafe_parents(directory: Path) -> str | None:
     given = Path(os.path.abspath(directory))
     real = Path(os.path.realpath(directory))
     for parent in dict.fromkeys([*given.parents, *real.parents]):
-        try:
-            st = os.stat(parent)
-        except OSError as exc:
-            return f"cannot check the directory {parent} above it: {exc.strerror or exc}"
-        if st.st_uid not in (0, os.geteuid()):
-            return f"the directory {parent} above it is owned by uid {st.st_uid}, not root; chown root {parent}"
-        if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not st.st_mode & stat.S_ISVTX:
-            return f"the directory {parent} above it is writable by group or others; chmod go-w {parent}"
+        problem = _owner_problem(parent, f"the directory {parent} above it", str(parent), sticky_ok=True)
+        if problem:
+            return problem
     return None
 
 

@@ -321,6 +321,7 @@ def _remove_lvs(ctx: Context, layout: Layout, names: list[str]) -> None:
                 txn.on_rollback(lambda n=name: _drop_orphan_entry(ctx, layout.vg, n), {"boot-orphan": name})
             lvm.remove(ctx.runner, layout.vg, [name])
             if ctx.manage_boot and naming.parse(name).is_layer:
+                txn.step(f"removed-{name}")  # the LV is gone, its boot files not yet
                 journaled.layer_removed(ctx, layout.vg, name)
 
 

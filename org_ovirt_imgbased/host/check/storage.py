@@ -36,7 +36,7 @@ def check_storage(layout: Layout, lvs: list[lvm.LV], vg_tags: list[str],
     pool = layout.pool.name if layout.pool else None
     for base in layout.bases:
         out.append(_check_base(base.lv, pool))
-        out += [_check_layer(lv, base.name) for lv in base.layers]
+        out += [_check_layer(lv, base.lv) for lv in base.layers]
     out += _check_strays(layout, lvs)
     out.append(_check_transactions(lvs, journals))
     return out
@@ -70,12 +70,14 @@ def _check_base(lv: lvm.LV, pool: str | None) -> Finding:
     return finding("storage", f"base {lv.name}", problems, "read-only thin LV with activation skip, tagged")
 
 
-def _check_layer(lv: lvm.LV, base: str) -> Finding:
-    """A layer is a thin snapshot of its base that activates normally."""
+def _check_layer(lv: lvm.LV, base_lv: lvm.LV) -> Finding:
+    """A layer is a thin snapshot of its base (or the adopted root its base was snapshotted from)."""
+    base = base_lv.name
     problems = []
     if not lv.is_thin:
         problems.append("not a thin LV")
-    if lv.origin != base:
+    adopted = not lv.origin and base_lv.origin == lv.name  # host/adopt.py: the installed root
+    if lv.origin != base and not adopted:
         problems.append(f"not a thin snapshot of {base} (origin: {lv.origin or 'none'})")
     if lv.skip_activation:
         problems.append(f"activation skip is set, so the initrd will not activate it; clear it with "

@@ -319,3 +319,12 @@ def test_boot_reports_grubenv_temporaries_of_a_killed_write(tmp_path):
     found = boot_findings(tmp_path, {"saved_entry": "imgbased-Base-1.1"})
     assert found["grubenv"].status == WARNING
     assert ".grubenv.0123456789ab.tmp" in found["grubenv"].reason and "backup" not in found["grubenv"].reason
+
+
+def test_the_adopted_root_is_a_layer_whose_base_was_snapshotted_from_it():
+    """host/adopt.py: Base-0 is a snapshot of the installed root Base-0.1, so the origins point the other way."""
+    base = lv("Base-0", BASE_ATTR, lvm.TAG_BASE, origin="Base-0.1", skip=True)
+    adopted = lv("Base-0.1", LAYER_ATTR, lvm.TAG_LAYER)
+    assert check._check_layer(adopted, base).status == OK
+    stray = lv("Base-0.1", LAYER_ATTR, lvm.TAG_LAYER)
+    assert "origin: none" in check._check_layer(stray, lv("Base-0", BASE_ATTR, lvm.TAG_BASE, skip=True)).reason
