@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.anaconda import checks, driver, plan
+from tests.anaconda import checks, driver, guest_stage, plan
 
 LIVE = Path("/cache/image/imgbased-test-v1-abc.zstd.squashfs")
 
@@ -177,8 +177,8 @@ def test_driver_refuses_to_run_as_a_normal_user(monkeypatch, capsys):
 
 def test_test_dropin_configures_the_lab():
     """The test drop-in sorts after the product's 90-imgbased* and sets what the lab needs."""
-    text = driver.TEST_DROPIN.read_text()
-    assert driver.TEST_DROPIN.name > "90-imgbased"
+    text = guest_stage.TEST_DROPIN.read_text()
+    assert guest_stage.TEST_DROPIN.name > "90-imgbased"
     for line in ("selinux = 0", "disk_label_type = mbr", "can_configure_network = False",
                  "default_scheme = LVM_THINP"):
         assert line in text
