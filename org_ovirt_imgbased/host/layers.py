@@ -18,6 +18,7 @@ from pathlib import Path
 from org_ovirt_imgbased import defaults
 from org_ovirt_imgbased.errors import ImgbaseError
 from org_ovirt_imgbased.host import image, naming
+from org_ovirt_imgbased.host.adopt import identity_of
 from org_ovirt_imgbased.host.boot import journaled
 from org_ovirt_imgbased.host.context import Context
 from org_ovirt_imgbased.host.layout import Layout, load, root_dev
@@ -157,7 +158,7 @@ def init_from(ctx: Context, source: str | None) -> str:
             lvm.change_tags(runner, f"{lv.vg}/{lv.pool}", add=[lvm.TAG_POOL])
             lvm.change_tags(runner, f"{lv.vg}/{lv.name}", add=[lvm.TAG_INIT])
             txn.step("base")
-            ident = image.parse_os_release(_read_os_release())
+            ident = identity_of(Path("/"))
             tags = [lvm.TAG_BASE, *txn.will_create_lv("Base-0")]
             if ident:
                 tags.append(f"imgbased:image={ident}")
@@ -166,14 +167,6 @@ def init_from(ctx: Context, source: str | None) -> str:
             lvm.deactivate(runner, lv.vg, "Base-0")
             txn.step("layer")
             return layer_on(ctx, txn, load(runner, lv.vg, ctx.cmdline), "Base-0")
-
-
-def _read_os_release() -> str:
-    """The running system's os-release text."""
-    for path in ("/usr/lib/os-release", "/etc/os-release"):
-        with contextlib.suppress(OSError):
-            return Path(path).read_text()
-    return ""
 
 
 def untag_adopted(runner: Runner, lv: lvm.LV) -> None:
