@@ -18,8 +18,8 @@ from typing import Any
 from tests.anaconda.guest_disk import sh
 
 REPO = Path(__file__).resolve().parents[2]
-HERE = Path(__file__).resolve().parent
-TEST_DROPIN = HERE / "99-imgbased-test.conf"
+# The installer root's drop-in: the modules an imgbased install runs, no SELinux (Debian).
+TEST_DROPIN = REPO / "image-tools/installer-recipe/overlay/etc/anaconda/conf.d/99-imgbased-installer.conf"
 # Where the inner process finds each staged directory (relative to the stage) at run time.
 BIND_MOUNTS = [
     ("share", "/usr/share/anaconda"),
