@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import sys
 import tempfile
@@ -65,9 +66,7 @@ def fetch(url: str, workdir: Path, progress: bool = False, limit: int | None = N
         if not path.is_file():
             raise ImgbaseError(f"{url}: no such file")
         return path
-    scheme = urllib.parse.urlparse(url).scheme
-    if scheme not in REMOTE_SCHEMES:
-        raise ImgbaseError(f"{url}: unsupported URL scheme {scheme!r}; use http://, https:// or file://")
+    _check_remote(url)
     name = Path(urllib.parse.urlparse(url).path).name or "download"
     workdir.mkdir(parents=True, exist_ok=True)
     target = workdir / name
@@ -79,12 +78,67 @@ def fetch(url: str, workdir: Path, progress: bool = False, limit: int | None = N
             _copy(response, out, total, progress, name, limit, lambda: too_large(url, what, limit))
     except (urllib.error.URLError, OSError) as exc:
         target.unlink(missing_ok=True)
-        reason = getattr(exc, "reason", None) or exc
-        raise ImgbaseError(f"cannot download {url}: {reason}") from None
+        raise ImgbaseError(f"cannot download {url}: {_reason(exc)}") from None
     except BaseException:
         target.unlink(missing_ok=True)
         raise
     return target
+
+
+def stream_sha256(url: str) -> str:
+    """The sha256 of what url serves, read once and kept nowhere (file://, http://, https://)."""
+    path = local_path(url)
+    if path is not None and not path.is_file():
+        raise ImgbaseError(f"{url}: no such file")
+    digest = hashlib.sha256()
+    try:
+        with _open_for_reading(url, path) as src:
+            while chunk := src.read(CHUNK):
+                digest.update(chunk)
+    except (urllib.error.URLError, OSError) as exc:
+        raise ImgbaseError(f"cannot read {url}: {_reason(exc)}") from None
+    return digest.hexdigest()
+
+
+def _open_for_reading(url: str, path: Path | None):
+    """A binary stream of a local file, or of a remote URL over the same-scheme opener."""
+    if path is not None:
+        return open(path, "rb")  # noqa: SIM115 - the caller's with-block closes it
+    _check_remote(url)
+    return _OPENER.open(url, timeout=60)
+
+
+def reachable_problem(url: str, timeout: float = 10) -> str | None:
+    """Why url cannot be read now (no such file, no answer, not 200), or None."""
+    path = local_path(url)
+    if path is not None:
+        return None if path.is_file() else f"{url}: no such file"
+    try:
+        _check_remote(url)
+        request = urllib.request.Request(url, method="HEAD")
+        with _OPENER.open(request, timeout=timeout) as response:
+            status = getattr(response, "status", 200)
+    except ImgbaseError as exc:
+        return str(exc)
+    except urllib.error.HTTPError as exc:
+        return f"{url} answers {_reason(exc)}"
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        return f"{url} does not answer: {_reason(exc)}"
+    return None if status == 200 else f"{url} answers {status}, not 200"
+
+
+def _reason(exc: BaseException) -> str:
+    """A short reason for a failed request: the HTTP status, or the network error."""
+    if isinstance(exc, urllib.error.HTTPError):
+        return f"HTTP {exc.code} {exc.reason}"
+    return str(getattr(exc, "reason", None) or exc)
+
+
+def _check_remote(url: str) -> None:
+    """Refuse a scheme imgbased does not download from."""
+    scheme = urllib.parse.urlparse(url).scheme
+    if scheme not in REMOTE_SCHEMES:
+        raise ImgbaseError(f"{url}: unsupported URL scheme {scheme!r}; use http://, https:// or file://")
 
 
 def too_large(shown: str, what: str, limit: int | None) -> ImgbaseError:

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from org_ovirt_imgbased.errors import ImgbaseError
-from org_ovirt_imgbased.host import adopt, image
+from org_ovirt_imgbased.host import adopt, fetch, image
 from org_ovirt_imgbased.host.boot import bls
 from org_ovirt_imgbased.host.storage import lvm
 from org_ovirt_imgbased.installer.adoption import adopt_root
@@ -32,6 +33,16 @@ log = logging.getLogger(__name__)
 
 THIN_TYPE = "lvmthinlv"  # blivet's type name of a thin LV
 REPLACED = ".replaced-by-imgbased"
+
+
+@dataclass(frozen=True)
+class PlannedLayout:
+    """The layout anaconda has planned: root device type ("" before any), VG, pool, data volumes."""
+
+    root_type: str
+    vg: str | None = None
+    pool: str | None = None
+    volumes: list[str] = field(default_factory=list)
 
 
 def check_layout(root_type: str, root_vg: str | None, config: AddonConfig, vg_given: bool) -> None:
@@ -81,6 +92,23 @@ def payload_sha256(url: str | None, checksum: str | None) -> str | None:
             return image.sha256_of(path)
     log.warning("the liveimg %s has no --checksum: Base-0 gets no imgbased:sha256 tag", url)
     return None
+
+
+def verify_payload(url: str, checksum: str | None) -> str | None:
+    """Before anything is written: read the liveimg once and compare it with its --checksum.
+
+    anaconda verifies the checksum only after downloading the image onto the new disk; this
+    refuses a wrong image while the disk is untouched.  Returns the digest read, or None when
+    the kickstart gives no checksum (nothing to compare).
+    """
+    if not checksum:
+        return None
+    expected = image.parse_checksum(checksum)
+    actual = fetch.stream_sha256(url)
+    if actual != expected:
+        raise ImgbaseError(f"the liveimg {url} has sha256 {actual}, but its --checksum is {expected}: nothing was "
+                           "written; fix the checksum or the URL")
+    return actual
 
 
 def replace_installer_entries(runner: Runner, boot_dir: Path, vg: str, lv: str) -> list[str]:

@@ -33,8 +33,6 @@ class OvirtImgbasedService(KickstartService):
         super().__init__()
         self._config: AddonConfig | None = None
         self._section: AddonConfig | None = None
-        self._url: str | None = None
-        self._checksum: str | None = None
         self.configuration_changed = Signal()
 
     def publish(self) -> None:
@@ -54,8 +52,7 @@ class OvirtImgbasedService(KickstartService):
         if addon.config is None:
             return
         anaconda_rules.check(data, addon.config, addon.header_lineno, addon.reader.header_text)
-        _config, payload = resolve_payload(addon.config, addon.header_lineno, data)
-        self._url, self._checksum = payload.url, payload.checksum
+        resolve_payload(addon.config, addon.header_lineno, data)  # the payload rules, at read time
         self._section = addon.config
         self._store(addon.config)
 
@@ -94,4 +91,4 @@ class OvirtImgbasedService(KickstartService):
         """After storage, payload and bootloader: adopt the installed root; nothing when unconfigured."""
         if self._config is None:
             return []
-        return [OvirtImgbasedAdoptTask(self._config, self._url, self._checksum)]
+        return [OvirtImgbasedAdoptTask(self._config)]

@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""The addon's anaconda tasks: check the layout before anything is written, adopt the root after.
+"""The addon's anaconda tasks: check the layout and the image before anything is written, adopt after.
 
-Both only gather what anaconda's modules know (the device tree, the bootloader settings) and call
-org_ovirt_imgbased.installer.target.
+Both only gather what anaconda's modules know (the device tree, the bootloader settings, the
+live-image source) when they run, and call org_ovirt_imgbased.installer.target.
 """
 
 from __future__ import annotations
@@ -12,31 +12,17 @@ from pathlib import Path
 
 from pyanaconda.core.configuration.anaconda import conf
 from pyanaconda.core.constants import BOOTLOADER_SKIPPED
-from pyanaconda.modules.common.constants.objects import BOOTLOADER, DEVICE_TREE
+from pyanaconda.modules.common.constants.objects import BOOTLOADER
 from pyanaconda.modules.common.constants.services import STORAGE
 from pyanaconda.modules.common.errors.installation import InstallationError
-from pyanaconda.modules.common.structures.storage import DeviceData
 from pyanaconda.modules.common.task import Task
 
 from org_ovirt_imgbased.errors import ImgbaseError
 from org_ovirt_imgbased.installer import target
 from org_ovirt_imgbased.installer.kickstart import AddonConfig
+from org_ovirt_imgbased.service import layout_view, live_image
 
 log = logging.getLogger(__name__)
-
-
-def _root_device() -> tuple[str, str | None]:
-    """blivet's type of the root device anaconda will create, and the VG holding it."""
-    tree = STORAGE.get_proxy(DEVICE_TREE)
-    root = tree.GetRootDevice()
-    if not root:
-        return "", None
-    data = DeviceData.from_structure(tree.GetDeviceData(root))
-    vg = None
-    if data.type == target.THIN_TYPE and data.parents:
-        pool = DeviceData.from_structure(tree.GetDeviceData(data.parents[0]))
-        vg = pool.parents[0] if pool.parents else None
-    return data.type, vg
 
 
 def _as_installation_error(exc: ImgbaseError) -> InstallationError:
@@ -46,7 +32,7 @@ def _as_installation_error(exc: ImgbaseError) -> InstallationError:
 
 
 class OvirtImgbasedCheckLayoutTask(Task):
-    """Refuse, before storage is written, a layout imgbased cannot adopt."""
+    """Refuse, before storage is written, a layout imgbased cannot adopt or an image that fails its checksum."""
 
     def __init__(self, config: AddonConfig, vg_given: bool) -> None:
         """Keep the section's config."""
@@ -60,11 +46,17 @@ class OvirtImgbasedCheckLayoutTask(Task):
         return "Check the layout for the image-based host"
 
     def run(self) -> None:
-        """Read the planned root from the Storage module's device tree and check it."""
-        kind, vg = _root_device()
+        """Check the planned root (the device tree), then the liveimg against its checksum."""
+        layout = layout_view.planned()
+        kind, vg = layout.root_type, layout.vg
         log.info("imgbased: anaconda's root device is a %s in VG %s", kind or "(none)", vg)
+        image = live_image.current()
         try:
             target.check_layout(kind, vg, self._config, self._vg_given)
+            if image is not None and image.checksum:
+                self.report_progress("Verifying the image checksum before anything is written")
+                target.verify_payload(image.url, image.checksum)
+                log.info("imgbased: %s matches its checksum", image.url)
         except ImgbaseError as exc:
             raise _as_installation_error(exc) from None
 
@@ -72,12 +64,10 @@ class OvirtImgbasedCheckLayoutTask(Task):
 class OvirtImgbasedAdoptTask(Task):
     """Adopt the installed root as Base-0 + Base-0.1 (installer.target.adopt_target)."""
 
-    def __init__(self, config: AddonConfig, url: str | None, checksum: str | None) -> None:
-        """Keep the config and the payload's URL and checksum."""
+    def __init__(self, config: AddonConfig) -> None:
+        """Keep the config."""
         super().__init__()
         self._config = config
-        self._url = url
-        self._checksum = checksum
 
     @property
     def name(self) -> str:
@@ -85,15 +75,17 @@ class OvirtImgbasedAdoptTask(Task):
         return "Make the installed system an image-based host (Base-0, layer Base-0.1)"
 
     def run(self) -> None:
-        """Read the bootloader settings now (the spoke or kickstart may have changed them), then adopt."""
+        """Read the bootloader settings and the liveimg now (the spoke may have changed them), then adopt."""
         from org_ovirt_imgbased.runner import Runner
 
+        image = live_image.current()
         bootloader = STORAGE.get_proxy(BOOTLOADER)
         args = list(bootloader.ExtraArguments)
         skipped = bootloader.BootloaderMode == BOOTLOADER_SKIPPED
         try:
             layer = target.adopt_target(Runner(), Path(conf.target.system_root), self._config,
-                                        url=self._url, checksum=self._checksum, kernel_args=args,
+                                        url=image.url if image else None, checksum=image.checksum if image else None,
+                                        kernel_args=args,
                                         install_grub=skipped, progress=self.report_progress)
         except ImgbaseError as exc:
             raise _as_installation_error(exc) from None

@@ -80,7 +80,7 @@ def run_outer(args: argparse.Namespace) -> int:
     env = inner_env(stage, Path(args.anaconda))
     if args.dialog:
         result["inner_rc"], result["dialog"], error = run_dialog(cmd, env, json.loads(Path(args.dialog).read_text()),
-                                                                 stage, args.timeout)
+                                                                 stage, args.timeout, dev)
         result["error"] = error
     else:
         try:
@@ -123,20 +123,22 @@ _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\r")
 
 
 def run_dialog(cmd: list[str], env: dict[str, str], steps: list[dict[str, Any]], stage: Path,
-               timeout: float) -> tuple[int | None, list[dict[str, Any]], str | None]:
+               timeout: float, disk: str) -> tuple[int | None, list[dict[str, Any]], str | None]:
     """Run the inner process on a pty and answer anaconda's text UI step by step.
 
     Each step waits for its ``expect`` regex (within ``timeout`` seconds), keeps the screen
     text that led to it, then types ``send`` (a line; none for a final wait).  Returns the exit
-    code, the steps seen, and the first step that was not met.
+    code, the steps seen, and the first step that was not met.  ``send_group`` types a group of
+    the match instead (a number anaconda chose); ``fingerprint`` records the disk's fingerprint
+    when the step is met (to prove nothing was written before the installation began).
     """
     (stage / "logs").mkdir(exist_ok=True)
     with open(stage / "logs" / "tui.log", "w") as transcript:
-        return _answer(cmd, env, steps, timeout, transcript)
+        return _answer(cmd, env, steps, timeout, transcript, disk)
 
 
 def _answer(cmd: list[str], env: dict[str, str], steps: list[dict[str, Any]], timeout: float,
-            transcript) -> tuple[int | None, list[dict[str, Any]], str | None]:
+            transcript, disk: str) -> tuple[int | None, list[dict[str, Any]], str | None]:
     """run_dialog's body, with the transcript open."""
     import pexpect
     child = pexpect.spawn(cmd[0], cmd[1:], env=env, encoding="utf-8", codec_errors="replace",
@@ -157,9 +159,14 @@ def _answer(cmd: list[str], env: dict[str, str], steps: list[dict[str, Any]], ti
                 seen.append({"expect": step["expect"], "met": False,
                              "screen": _ANSI.sub("", child.before or "")[-3000:]})
                 break
-            seen.append({"expect": step["expect"], "met": True, "seconds": round(time.monotonic() - t0, 1),
-                         "screen": _ANSI.sub("", (child.before or "") + (child.after or ""))[-3000:]})
-            if "send" in step:
+            record = {"expect": step["expect"], "met": True, "seconds": round(time.monotonic() - t0, 1),
+                      "screen": _ANSI.sub("", (child.before or "") + (child.after or ""))[-3000:]}
+            if step.get("fingerprint"):
+                record["disk"] = disk_fingerprint(disk)
+            seen.append(record)
+            if "send_group" in step:
+                child.sendline(child.match.group(step["send_group"]))
+            elif "send" in step:
                 time.sleep(float(step.get("pause", 0.5)))
                 child.sendline(step["send"])
         child.expect(pexpect.EOF, timeout=max(1.0, deadline - time.monotonic()))

@@ -22,6 +22,11 @@ REPO = Path(__file__).resolve().parents[2]
 KICKSTARTS = Path(__file__).resolve().parent / "kickstarts"
 DRIVER = Path(__file__).resolve().parent / "driver.py"
 KEPT = "b-explicit-thin"
+TUI_KEPT = "f-tui-install"
+INTERACTIVE = REPO / "kickstarts/interactive.ks"
+# The text UI's prompts (simpleline and anaconda 38): a step is met only once its screen is drawn.
+PROMPT = r"Please make a selection from the above"
+ASKED = r"\(empty: keep as is\)"
 # autopart with the product drop-in (90-imgbased.conf) asks for about 20 GiB of LVs: sparse 32 GiB disks.
 DISK_SIZE = 32 << 30
 
@@ -34,6 +39,7 @@ class Variant:
     disk: str
     keep: bool = False
     expect_ok: bool = True
+    dialog: str | None = None  # text mode: the name of the admin's answers (see dialog())
 
 
 # Order matters: the failing variants go first (short runs), the kept disk last, so no VG
@@ -42,8 +48,9 @@ VARIANTS = [
     Variant("e-bad-addon-option", "vdb", expect_ok=False),
     Variant("d-not-thin", "vdc", expect_ok=False),
     Variant("c-addon-only", "vdd", expect_ok=False),
-    Variant("a-autopart", "vde"),
-    Variant(KEPT, "vdf", keep=True),
+    Variant("g-tui-incomplete", "vde", expect_ok=False, dialog="incomplete"),
+    Variant(TUI_KEPT, "vdf", keep=True, dialog="install"),
+    Variant(KEPT, "vdg", keep=True),
 ]
 
 
@@ -66,6 +73,64 @@ def render_kickstart(template: str, disk: str, liveimg: Path) -> str:
     return template.replace("@DISK@", disk).replace("@LIVEIMG@", str(liveimg))
 
 
+def render_interactive(template: str) -> str:
+    """kickstarts/interactive.ks as the text-UI variants use it: the boot entry also logs to ttyS0.
+
+    The example's liveimg URL stays the documentation address, which the spoke cannot read: the
+    admin has to choose the image in the spoke.
+    """
+    line = "bootloader --location=none\n"
+    if line not in template:
+        raise ValueError(f"{INTERACTIVE.name} has no `{line.strip()}` line")
+    return template.replace(line, 'bootloader --location=none --append="console=tty0 console=ttyS0,115200n8 '
+                                  'panic=5"\n')
+
+
+def _pick(label: str, why: str, **more: Any) -> dict[str, Any]:
+    """Choose the numbered item whose title matches label, once the screen is drawn."""
+    return {"expect": rf"(\d+)\) \[.\] {label}[\s\S]*?{PROMPT}", "send_group": 1, "why": why, **more}
+
+
+def _destination(disk: str) -> list[dict[str, Any]]:
+    """Installation Destination: the disk, Use All Space, the scheme the drop-in preselects."""
+    return [
+        _pick("Installation Destination", "the hub lists anaconda's storage spoke", timeout=900),
+        {"expect": rf"(\d+)\) \[ \] [^\n]*\({disk}\)[\s\S]*?{PROMPT}", "send_group": 1,
+         "why": "the storage spoke lists the disk"},
+        {"expect": rf"\[x\] [^\n]*\({disk}\)[\s\S]*?{PROMPT}", "send": "c", "why": "the disk is selected"},
+        _pick("Use All Space", "the partitioning options"),
+        {"expect": rf"\[x\] Use All Space[\s\S]*?{PROMPT}", "send": "c", "why": "Use All Space is chosen"},
+        {"expect": rf"Partition Scheme Options[\s\S]*?\[x\] LVM Thin Provisioning[\s\S]*?{PROMPT}", "send": "c",
+         "why": "the drop-in makes thin LVM the preselected scheme"},
+    ]
+
+
+def dialog(kind: str, disk: str, liveimg: Path) -> list[dict[str, Any]]:
+    """The admin's answers to anaconda's text UI: 'install' completes everything, 'incomplete' not our spoke."""
+    steps = _destination(disk)
+    hub_missing = {"expect": rf"\[!\] Image-based host[\s\S]*?Not ready: the image cannot be read[\s\S]*?{PROMPT}",
+                   "why": "the hub says what our spoke misses", "fingerprint": True}
+    if kind == "incomplete":
+        return steps + [
+            {**hub_missing, "send": "b"},
+            {"expect": rf"Please complete all spokes before continuing[\s\S]*?{PROMPT}", "send": "q",
+             "why": "the hub refuses to begin", "fingerprint": True},
+            {"expect": r"Please respond 'yes' or 'no'", "send": "yes", "why": "anaconda asks before quitting"},
+        ]
+    return steps + [
+        {**hub_missing, "expect": rf"(\d+)\) {hub_missing['expect']}", "send_group": 1},
+        _pick("Image", "our spoke's image item"),
+        {"expect": rf"(\d+)\) Image: [\s\S]*?{PROMPT}", "send_group": 1, "why": "the image screen"},
+        {"expect": rf"Image URL[^\n]*{ASKED}", "send": f"file://{liveimg}", "why": "the spoke asks for the URL"},
+        {"expect": rf"Image: file://[\s\S]*?{PROMPT}", "send": "c", "why": "the new image is shown"},
+        {"expect": rf"Base-0 from file://[\s\S]*?{PROMPT}", "send": "c", "why": "our spoke is ready"},
+        {"expect": rf"\[x\] Image-based host[\s\S]*?{PROMPT}", "send": "b", "fingerprint": True,
+         "why": "the hub shows every spoke complete"},
+        {"expect": r"Installation complete\. Press ENTER to quit", "send": "", "timeout": 1200,
+         "why": "the installation runs to its end"},
+    ]
+
+
 def addon_line(ks_text: str) -> int:
     """The 1-based line number of the kickstart's %addon header."""
     for number, line in enumerate(ks_text.splitlines(), start=1):
@@ -83,8 +148,12 @@ def prepare(work: Path, liveimg: Path, variants: list[Variant]) -> None:
     """Write each variant's kickstart and a fresh blank sparse disk; drop old results."""
     work.mkdir(parents=True, exist_ok=True)
     for v in variants:
-        text = (KICKSTARTS / f"{v.name}.ks").read_text()
-        (work / f"{v.name}.ks").write_text(render_kickstart(text, v.disk, liveimg))
+        if v.dialog:
+            (work / f"{v.name}.ks").write_text(render_interactive(INTERACTIVE.read_text()))
+            (work / f"{v.name}.dialog.json").write_text(json.dumps(dialog(v.dialog, v.disk, liveimg), indent=1))
+        else:
+            text = (KICKSTARTS / f"{v.name}.ks").read_text()
+            (work / f"{v.name}.ks").write_text(render_kickstart(text, v.disk, liveimg))
         (work / f"{v.name}.json").unlink(missing_ok=True)
         disk = disk_path(work, v)
         disk.unlink(missing_ok=True)
@@ -99,6 +168,8 @@ def guest_script(work: Path, variants: list[Variant], anaconda_dir: Path, timeou
         cmd = [sys.executable, str(DRIVER), "--ks", str(work / f"{v.name}.ks"), "--disk", v.disk,
                "--result", str(work / f"{v.name}.json"), "--anaconda", str(anaconda_dir),
                "--timeout", str(int(timeout))]
+        if v.dialog:
+            cmd += ["--mode", "text", "--dialog", str(work / f"{v.name}.dialog.json")]
         if not v.keep:
             cmd.append("--wipe-after")
         lines.append(shlex.join(cmd) + f" || echo 'driver: {v.name} exit '$?")
@@ -185,10 +256,11 @@ def run_all(work: Path, liveimg: Path, variants: list[Variant] = VARIANTS, timeo
     return run
 
 
-def kept_result(work: Path, liveimg: Path) -> dict[str, Any] | None:
-    """The kept variant's result when it was installed from this very liveimg (ok or not), else None."""
-    ks, result = work / f"{KEPT}.ks", work / f"{KEPT}.json"
-    if not (ks.exists() and result.exists() and f"file://{liveimg}\n" in ks.read_text()):
+def kept_result(work: Path, liveimg: Path, name: str = KEPT) -> dict[str, Any] | None:
+    """A kept variant's result when it was installed from this very liveimg (ok or not), else None."""
+    ks, result = work / f"{name}.ks", work / f"{name}.json"
+    used = work / f"{name}.dialog.json" if name == TUI_KEPT else ks
+    if not (ks.exists() and result.exists() and used.exists() and f"file://{liveimg}" in used.read_text()):
         return None
     return load_result(result)
 

@@ -1,11 +1,14 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""The real anaconda 38 installs the test image with the addon: five kickstarts, one VM boot.
+"""The real anaconda 38 installs the test image with the addon: six runs, one VM boot.
 
-(a) autopart thinp, (b) the explicit HostVG thin layout with /var and /var/log: each must
-install, and the addon must have adopted anaconda's root as Base-0 + Base-0.1 with its boot
-entry.  (c) an unattended (`cmdline`) kickstart with only the %addon section, (d) a non-thin
-root and (e) an unknown %addon option must be refused while the kickstart is read, naming the
-line, with the disk untouched.
+(b) the explicit HostVG thin layout with /var and /var/log (kickstart, unattended) and (f) the
+interactive text UI from kickstarts/interactive.ks (the admin picks the disk in Installation
+Destination and the image in our spoke, then begins): each must install, and the addon must
+have adopted anaconda's root as Base-0 + Base-0.1 with its boot entry.  (c) an unattended
+(`cmdline`) kickstart with only the %addon section, (d) a non-thin root and (e) an unknown
+%addon option must be refused while the kickstart is read, naming the line, with the disk
+untouched.  (g) the text UI with our spoke left incomplete: the hub refuses to begin and says
+why; nothing is written.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from tests.anaconda import checks, plan
 pytestmark = pytest.mark.anaconda
 
 KEPT = plan.KEPT
-INSTALLED = ["a-autopart", KEPT]
+TUI = plan.TUI_KEPT
+INSTALLED = [TUI, KEPT]
 
 
 def _why(result: dict) -> str:
@@ -31,7 +35,8 @@ def _why(result: dict) -> str:
 def test_install_finished(result):
     """anaconda ran every phase through RunInstallationTask to the end."""
     assert result["ok"] and result["phase"] == "done", _why(result)
-    assert set(result["timings"]) >= {"launcher", "kickstart", "storage-scan", "partitioning", "install"}
+    phases = {"ui-setup", "ui"} if result.get("mode") == "text" else {"storage-scan", "partitioning", "install"}
+    assert set(result["timings"]) >= {"launcher", "kickstart"} | phases, result["timings"]
 
 
 @pytest.mark.parametrize("result", INSTALLED, indirect=True)
@@ -104,6 +109,55 @@ def test_kickstart_refusal_quotes_the_addon_line(result, words, request):
     error = result["error"] or ""
     header = ks.splitlines()[plan.addon_line(ks) - 1].strip()
     assert words in error and f"(in `{header}`)" in error, error
+    assert checks.disk_untouched(result) == []
+
+
+def _steps(result: dict) -> list[dict]:
+    """The text UI steps the driver saw, failing on the first one not met."""
+    steps = result.get("dialog") or []
+    missed = [s for s in steps if not s["met"]]
+    assert steps and not missed, f"{_why(result)}; last screen:\n{(missed or steps or [{}])[-1].get('screen', '')}"
+    return steps
+
+
+@pytest.mark.parametrize("result", [TUI], indirect=True)
+def test_text_ui_hub_shows_our_spoke_beside_anacondas(result):
+    """(f): the hub lists Installation Destination and Image-based host, and says what our spoke misses."""
+    steps = _steps(result)
+    hub = next(s["screen"] for s in steps if "Not ready: the image cannot be read" in s["screen"])
+    assert "Installation Destination" in hub and "Image-based host" in hub, hub
+    assert "https://192.0.2.1/imgbased/rootfs.squashfs" in hub, hub  # the example's URL, named
+    assert any("[x] LVM Thin Provisioning" in s["screen"] for s in steps), "the drop-in's scheme was not preselected"
+
+
+@pytest.mark.parametrize("result", [TUI], indirect=True)
+def test_text_ui_writes_nothing_before_begin(result):
+    """(f): the disk is as blank when the admin types b as before anaconda started."""
+    steps = _steps(result)
+    at_begin = [s["disk"] for s in steps if "disk" in s][-1]
+    assert at_begin == result["disk_before"], (at_begin, result["disk_before"])
+    assert result["disk_before"]["head_zero"] and result["disk_before"]["partitions"] is None
+
+
+@pytest.mark.parametrize("result", [TUI], indirect=True)
+def test_text_ui_automatic_thin_layout_and_chosen_image(result):
+    """(f): anaconda's automatic thin layout (data volumes off the root) and the image chosen in our spoke."""
+    vg = checks.imgbased_vg(result)
+    lvs = {r["lv_name"]: r for r in result["inspect"]["lvs"] if r["vg_name"] == vg}
+    thin = sorted(name for name, r in lvs.items() if r["pool_lv"] and name not in ("Base-0", checks.LAYER))
+    assert "var" in thin and "var_log" in thin, lvs
+    base_tags = checks.tags(checks.lv(result, "Base-0")["lv_tags"])
+    assert "imgbased:image=imgbased-test-1" in base_tags, base_tags  # the liveimg typed into the spoke
+
+
+@pytest.mark.parametrize("result", ["g-tui-incomplete"], indirect=True)
+def test_text_ui_hub_refuses_to_begin_with_our_spoke_incomplete(result):
+    """(g): 'b' with our spoke incomplete: anaconda says so and installs nothing; the disk stays blank."""
+    steps = _steps(result)
+    refused = next(s for s in steps if "Please complete all spokes before continuing" in s["screen"])
+    assert "[!] Image-based host" in refused["screen"] and "Not ready:" in refused["screen"], refused["screen"]
+    assert not result["ok"] and result["phase"] == "ui", _why(result)
+    assert refused["disk"] == result["disk_before"]
     assert checks.disk_untouched(result) == []
 
 

@@ -14,7 +14,7 @@ from tests.anaconda import checks, driver, guest_stage, plan
 LIVE = Path("/cache/image/imgbased-test-v1-abc.zstd.squashfs")
 
 
-@pytest.mark.parametrize("variant", plan.VARIANTS, ids=lambda v: v.name)
+@pytest.mark.parametrize("variant", [v for v in plan.VARIANTS if not v.dialog], ids=lambda v: v.name)
 def test_every_kickstart_renders_with_its_disk_and_image(variant):
     """Each template names only its disk and the liveimg, with the common safety lines."""
     text = plan.render_kickstart((plan.KICKSTARTS / f"{variant.name}.ks").read_text(), variant.disk, LIVE)
@@ -30,7 +30,8 @@ def test_every_kickstart_renders_with_its_disk_and_image(variant):
 
 def test_every_kickstart_template_is_a_variant():
     """No template is left out of the run, none is missing."""
-    assert sorted(p.stem for p in plan.KICKSTARTS.glob("*.ks")) == sorted(v.name for v in plan.VARIANTS)
+    assert sorted(p.stem for p in plan.KICKSTARTS.glob("*.ks")) == sorted(v.name for v in plan.VARIANTS
+                                                                         if not v.dialog)
 
 
 def test_render_refuses_relative_images_and_templates_without_placeholders():
@@ -51,7 +52,7 @@ def test_addon_line_counts_from_one():
 def test_variants_use_the_disks_vm_run_attaches_in_order():
     """--attach order is vdb, vdc, ...: the variants must agree, the kept disk runs last."""
     plan.check_disk_order(plan.VARIANTS)
-    assert [v.name for v in plan.VARIANTS if v.keep] == [plan.KEPT] and plan.VARIANTS[-1].keep
+    assert [v.name for v in plan.VARIANTS if v.keep] == [plan.TUI_KEPT, plan.KEPT] and plan.VARIANTS[-1].keep
     with pytest.raises(ValueError, match="must be"):
         plan.check_disk_order([plan.Variant("x", "vdc")])
 
@@ -75,6 +76,7 @@ def test_guest_script_runs_the_driver_once_per_variant_in_order(tmp_path):
         assert run[run.index("--ks") + 1] == str(tmp_path / f"{v.name}.ks")
         assert run[run.index("--result") + 1] == str(tmp_path / f"{v.name}.json")
         assert ("--wipe-after" in run) == (not v.keep)
+        assert (run[run.index("--mode") + 1] if "--mode" in run else "cmdline") == ("text" if v.dialog else "cmdline")
 
 
 def test_prepare_writes_kickstarts_and_blank_sparse_disks(tmp_path):
@@ -85,6 +87,24 @@ def test_prepare_writes_kickstarts_and_blank_sparse_disks(tmp_path):
     disk = plan.disk_path(tmp_path, plan.VARIANTS[0])
     assert disk.stat().st_size == plan.DISK_SIZE and disk.stat().st_blocks == 0
     assert "--only-use=vdb" in (tmp_path / "e-bad-addon-option.ks").read_text()
+    tui = (tmp_path / f"{plan.TUI_KEPT}.ks").read_text()
+    assert "console=ttyS0" in tui and "liveimg --url=https://192.0.2.1/" in tui  # the example, for a console
+    steps = json.loads((tmp_path / f"{plan.TUI_KEPT}.dialog.json").read_text())
+    assert any(s.get("send") == f"file://{LIVE}" for s in steps) and steps[-1]["send"] == ""
+
+
+def test_dialog_steps_match_the_screens_they_wait_for():
+    """The patterns match anaconda's text (as drawn) and type the number anaconda gave the item."""
+    import re
+    [pick_disk] = [s for s in plan.dialog("install", "vdf", LIVE) if "vdf" in s["expect"] and "send_group" in s]
+    screen = ("1) [ ] DISK: 32 GiB (vdb)\n2) [ ] DISK: 32 GiB (vdf)\n3) [ ] Select all\n\n"
+              "Please make a selection from the above ['c' to continue]: ")
+    assert re.search(pick_disk["expect"], screen).group(1) == "2"
+    hub = plan.dialog("install", "vdf", LIVE)[6]
+    screen = (" 5) [x] Installation Destination       6) [!] Image-based host\n"
+              "        (Automatic partitioning selected)     (Not ready: the image cannot be read: x)\n\n"
+              "Please make a selection from the above ['b' to begin installation]: ")
+    assert re.search(hub["expect"], screen).group(1) == "6"
 
 
 def test_load_result_turns_missing_and_broken_files_into_failures(tmp_path):
@@ -154,7 +174,7 @@ def test_driver_maps_addon_calls_to_phases(tmp_path):
         "path=/x; interface=y; member=Z\n"
         "method call time=200 sender=:1.1 -> destination=org.fedoraproject.Anaconda.Addons.OvirtImgbased "
         "serial=9 path=/o; interface=org.fedoraproject.Anaconda.Module; member=InstallWithTasks\n")
-    calls = driver.addon_calls(tmp_path, {"launcher": 90.0, "kickstart": 100.0, "install": 150.0})
+    calls = driver.anaconda_run.addon_calls(tmp_path / "logs", {"launcher": 90.0, "kickstart": 100.0, "install": 150.0})
     assert calls == ["kickstart: org.fedoraproject.Anaconda.Module.ReadKickstart "
                      "/org/fedoraproject/Anaconda/Addons/OvirtImgbased",
                      "install: org.fedoraproject.Anaconda.Module.InstallWithTasks /o"]
@@ -164,8 +184,8 @@ def test_driver_error_text_is_one_line():
     """anaconda's messages are reported on one line; D-Bus errors keep their remote message."""
     class Remote(Exception):
         message = "line 11: unknown\n  option"
-    assert driver.error_text(Remote()) == "line 11: unknown option"
-    assert driver.error_text(RuntimeError()) == "RuntimeError"
+    assert driver.anaconda_run.error_text(Remote()) == "line 11: unknown option"
+    assert driver.anaconda_run.error_text(RuntimeError()) == "RuntimeError"
 
 
 def test_driver_refuses_to_run_as_a_normal_user(monkeypatch, capsys):
@@ -188,8 +208,8 @@ def test_driver_takes_anaconda_s_printed_kickstart_error():
     """anaconda prints a kickstart error and exits: the driver reports the printed message."""
     printed = ("noise\n\nAn error occurred during reading the kickstart file:\n"
                "%addon org_ovirt_imgbased: line 11: unknown option\n\nThe installer will now terminate.\n")
-    assert driver.kickstart_message(printed) == "%addon org_ovirt_imgbased: line 11: unknown option"
-    assert driver.kickstart_message("nothing printed") == ""
+    assert driver.anaconda_run.kickstart_message(printed) == "%addon org_ovirt_imgbased: line 11: unknown option"
+    assert driver.anaconda_run.kickstart_message("nothing printed") == ""
 
 
 def test_kept_result_only_for_the_same_liveimg(tmp_path):

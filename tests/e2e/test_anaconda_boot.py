@@ -1,11 +1,12 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""End to end after the real anaconda: boot the disk anaconda installed, update it, boot the update.
+"""End to end after the real anaconda: boot the disks anaconda installed, update one, boot the update.
 
-The disk is variant (b) of the anaconda tier (tests/anaconda: the explicit HostVG thin layout
-with /var and /var/log), kept by `make check-anaconda`; when it is missing or was installed from
-another image, this test installs it first (one more VM run).  A copy of it boots through BIOS +
-GRUB into Base-0.1, keeps a config file, runs `imgbase update` to the v2 image, and must boot
-Base-1.1 with the file kept and the data volumes still mounted.
+The disks are kept by `make check-anaconda` (tests/anaconda): variant (b), the kickstart's explicit
+HostVG thin layout with /var and /var/log, and variant (f), the interactive text UI's automatic
+thin layout; when one is missing or was installed from another image, the test installs it first
+(one more VM run).  A copy of (b) boots through BIOS + GRUB into Base-0.1, keeps a config file,
+runs `imgbase update` to the v2 image, and must boot Base-1.1 with the file kept and the data
+volumes still mounted.  A copy of (f) must boot into Base-0.1 with `imgbase check` OK.
 """
 
 from __future__ import annotations
@@ -28,17 +29,18 @@ DATA_VOLUMES = ('test "$(lvs --noheadings -o lv_name "$(findmnt -no SOURCE /var)
                 'test "$(lvs --noheadings -o lv_name "$(findmnt -no SOURCE /var/log)" | xargs)" = var_log\n')
 
 
-def installed_disk(v1) -> tuple[dict, object]:
-    """Variant (b)'s result and disk for this v1 image: the anaconda tier's, else installed here."""
+def installed_disk(v1, name: str = plan.KEPT) -> tuple[dict, object]:
+    """A kept variant's result and disk for this v1 image: the anaconda tier's, else installed here."""
     work = plan.work_dir()
-    result = plan.kept_result(work, v1)
+    result = plan.kept_result(work, v1, name)
     if result is None:
         work = work / "e2e-install"
-        result = plan.kept_result(work, v1)
+        result = plan.kept_result(work, v1, name)
         if result is None:
-            plan.run_all(work, v1, [plan.Variant(plan.KEPT, "vdb", keep=True)], timeout=1500)
-            result = plan.load_result(work / f"{plan.KEPT}.json")
-    return result, plan.disk_path(work, plan.Variant(plan.KEPT, "vdb"))
+            dialog = "install" if name == plan.TUI_KEPT else None
+            plan.run_all(work, v1, [plan.Variant(name, "vdb", keep=True, dialog=dialog)], timeout=1800)
+            result = plan.load_result(work / f"{name}.json")
+    return result, plan.disk_path(work, plan.Variant(name, "vdb"))
 
 
 @pytest.fixture(scope="module")
@@ -87,3 +89,21 @@ def test_update_boots_base_1_1_with_the_config_kept(boots):
     second = boots[1]
     assert second.layer == "Base-1.1", second.job_log
     assert second.job_rc == 0 and "Status: OK" in second.job_log, second.job_log
+
+
+def test_text_ui_disk_boots_base_0_1(tmp_path):
+    """The disk installed through anaconda's text UI boots Base-0.1, and imgbase check says OK."""
+    if os.geteuid() != 0:
+        pytest.skip("the end-to-end test builds images and disks: run it as root")
+    result, disk = installed_disk(lifecycle.build_liveimg(1), plan.TUI_KEPT)
+    if not result.get("ok"):
+        pytest.fail(f"anaconda's text UI did not install: phase {result.get('phase')}: {result.get('error')}")
+    steps = ", ".join(f"{s['seconds']}s" for s in result.get("dialog") or [] if s.get("met"))
+    print(f"\ntext UI install: {result.get('seconds')}s in the driver (waits per answered screen: {steps})")
+    host = TestHost(tmp_path, say=print)
+    subprocess.run(["cp", "--sparse=always", str(disk), str(host.disk)], check=True)
+    boot = host.boot("text UI first boot", "imgbase layout\nimgbase check\n")
+    print(f"  boot {boot.name!r}: {boot.layer} job exit {boot.job_rc} in {boot.seconds:.0f}s")
+    shutil.rmtree(host.share, ignore_errors=True)
+    assert boot.layer == "Base-0.1", boot.job_log
+    assert boot.job_rc == 0 and "Status: OK" in boot.job_log, boot.job_log

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import http.server
 import threading
 
@@ -37,6 +38,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body or b"")))
         self.end_headers()
         self.wfile.write(body or b"")
+
+    def do_HEAD(self) -> None:  # noqa: N802 - http.server's name
+        """Answer a HEAD: 200 for /file, else 404."""
+        self.send_response(200 if self.path == "/file" else 404)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
 
     def log_message(self, *args) -> None:
         """Keep the test output quiet."""
@@ -104,3 +111,33 @@ def test_fetch_text_caps_a_local_file(tmp_path):
         fetch.fetch_text(str(big))
     big.write_bytes(b"#" * (1 << 20))
     assert len(fetch.fetch_text(str(big))) == 1 << 20
+
+
+def test_stream_sha256_hashes_what_the_server_sends(server, tmp_path):
+    """The digest of an http URL and of a file:// URL, read once and kept nowhere."""
+    local = tmp_path / "image"
+    local.write_bytes(b"payload bytes")
+    want = hashlib.sha256(b"payload bytes").hexdigest()
+    assert fetch.stream_sha256(server + "/file") == want
+    assert fetch.stream_sha256(f"file://{local}") == want
+    assert list(tmp_path.iterdir()) == [local]
+
+
+@pytest.mark.parametrize("url,words", [("/missing", "cannot read .*404"),
+                                       ("ftp://127.0.0.1:1/x", "unsupported URL scheme"),
+                                       ("file:///nonexistent/image", "no such file")])
+def test_stream_sha256_errors_are_one_line(server, url, words):
+    """A 404, a refused scheme or a missing file: one line naming the URL."""
+    with pytest.raises(ImgbaseError, match=words) as err:
+        fetch.stream_sha256(server + url if url.startswith("/") else url)
+    assert "\n" not in str(err.value)
+
+
+def test_reachable_problem_names_why(server, tmp_path):
+    """A served file and an existing file pass; a 404, a missing file and a dead port are named."""
+    (tmp_path / "f").write_bytes(b"x")
+    assert fetch.reachable_problem(server + "/file") is None
+    assert fetch.reachable_problem(f"file://{tmp_path / 'f'}") is None
+    assert "404" in fetch.reachable_problem(server + "/missing")
+    assert "no such file" in fetch.reachable_problem(f"file://{tmp_path / 'g'}")
+    assert "does not answer" in fetch.reachable_problem("http://127.0.0.1:1/image", timeout=2)

@@ -49,3 +49,14 @@ def test_anaconda_entries_for_the_adopted_root_are_set_aside(tmp_path):
     assert moved == ["abc-6.1.0.conf"]
     assert sorted(p.name for p in entries.iterdir()) == ["abc-6.1.0.conf.replaced-by-imgbased",
                                                          "imgbased-Base-0.1.conf", "other.conf"]
+
+
+def test_the_payload_is_verified_before_anything_is_written(tmp_path):
+    """A matching checksum passes (and gives the digest), a wrong one is refused naming both digests."""
+    image = tmp_path / "rootfs.squashfs"
+    image.write_bytes(b"image")
+    good = hashlib.sha256(b"image").hexdigest()
+    assert target.verify_payload(f"file://{image}", good) == good
+    assert target.verify_payload(f"file://{image}", None) is None
+    with pytest.raises(ImgbaseError, match=f"has sha256 {good}, but its --checksum is {'0' * 64}: nothing was written"):
+        target.verify_payload(f"file://{image}", "0" * 64)

@@ -33,8 +33,7 @@ def test_a_thin_layout_gives_the_check_and_the_adopt_task():
     assert errors == []
     assert [type(t) for t in service.configure_with_tasks()] == [OvirtImgbasedCheckLayoutTask]
     [adopt] = service.install_with_tasks()
-    assert isinstance(adopt, OvirtImgbasedAdoptTask)
-    assert (adopt._url, adopt._checksum) == ("file:///srv/node.squashfs", f"sha256:{SHA}")
+    assert isinstance(adopt, OvirtImgbasedAdoptTask)  # it reads the liveimg from anaconda when it runs
 
 
 def test_the_generated_kickstart_is_only_the_section():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pyanaconda.core.constants import FIRSTBOOT_ENVIRON
 
+from org_ovirt_imgbased.installer.target import PlannedLayout
 from org_ovirt_imgbased.tui.spokes import imgbased as spoke
 
 
@@ -19,14 +20,38 @@ def test_the_spoke_needs_the_addons_module(monkeypatch):
     assert not spoke.OvirtImgbasedSpoke.should_run(spoke.ANACONDA_ENVIRON, None)
 
 
-def test_disks_are_listed_after_the_storage_scan(monkeypatch):
-    waited = []
-    monkeypatch.setattr(spoke.threadMgr, "wait", lambda name: waited.append(name))
+class FakeService:
+    """The addon's D-Bus proxy: only its Configuration property."""
 
-    class Proxy:
-        def GetUsableDisks(self):  # noqa: N802 - anaconda's D-Bus method name
-            assert waited == [spoke.THREAD_STORAGE], "disks listed before the storage thread finished"
-            return []
+    Configuration = "%addon org_ovirt_imgbased --keep=3\n%end\n"
 
-    monkeypatch.setattr(spoke.STORAGE, "get_proxy", lambda *args: Proxy())
-    assert spoke.usable_disks() == [] and waited == [spoke.THREAD_STORAGE]
+
+def make_spoke(monkeypatch, layouts, image):
+    """A spoke over fakes of the addon's proxy, anaconda's device tree and its live-image source."""
+    monkeypatch.setattr(spoke.OVIRT_IMGBASED, "get_proxy", lambda: FakeService())
+    monkeypatch.setattr(spoke.layout_view, "planned", lambda: layouts.pop(0) if len(layouts) > 1 else layouts[0])
+    monkeypatch.setattr(spoke.live_image, "current", lambda: image)
+    monkeypatch.setattr(spoke.fetch, "reachable_problem", lambda url: None)
+    return spoke.OvirtImgbasedSpoke(None, None, None)
+
+
+def test_the_hub_status_follows_the_layout_anaconda_plans(monkeypatch):
+    """Before partitioning: ready (the layout is Installation Destination's); a plain LV root: not ready."""
+    image = spoke.live_image.LiveImage("file:///srv/rootfs.squashfs", None)
+    layouts = [PlannedLayout(""), PlannedLayout(""), PlannedLayout("lvmlv", "anaconda")]  # one per read
+    s = make_spoke(monkeypatch, layouts, image)
+    assert s.completed and s.status.startswith("Base-0 from file:///srv/rootfs.squashfs")
+    assert not s.completed and "choose LVM Thin Provisioning" in s.status
+
+
+def test_apply_puts_the_image_in_anacondas_source_and_the_rest_in_the_service(monkeypatch):
+    image = spoke.live_image.LiveImage("file:///srv/rootfs.squashfs", None)
+    s = make_spoke(monkeypatch, [PlannedLayout("lvmthinlv", "HostVG", "pool00")], image)
+    set_calls = []
+    monkeypatch.setattr(spoke.live_image, "set_current", lambda url, checksum: set_calls.append((url, checksum)))
+    s.view().model.set_payload("/srv/new.squashfs")
+    s.view().model.set_checksum("A" * 64)
+    s.apply()
+    assert set_calls == [("file:///srv/new.squashfs", "a" * 64)]
+    text = s._proxy.Configuration
+    assert "--keep=3" in text and "liveimg" not in text and "checksum" not in text
