@@ -65,10 +65,15 @@ install:
 	install -m 0644 data/org.fedoraproject.Anaconda.Addons.OvirtImgbased.conf $(DESTDIR)$(DBUS_DIR)/confs/
 	install -m 0644 data/anaconda/90-imgbased.conf $(DESTDIR)$(CONF_DIR)/
 
+## The addon as an anaconda updates image: a gzip'd cpio of `make install`, laid over the
+## installer root by inst.updates=URL.  build-installer makes one the same way
+## (UPDATES_IMG=FILE UPDATES_DIR=DIR put it elsewhere).
+UPDATES_IMG ?= imgbased-updates.img
+UPDATES_DIR ?= build/updates
 updates-img:
-	rm -rf build/updates && $(MAKE) install DESTDIR=$(CURDIR)/build/updates
-	cd build/updates && find . | cpio -o -H newc --quiet | gzip -9 > ../../imgbased-updates.img
-	@echo "built imgbased-updates.img (boot the installer with inst.updates=URL-of-it)"
+	rm -rf $(UPDATES_DIR) && $(MAKE) -s install DESTDIR=$(abspath $(UPDATES_DIR))
+	cd $(UPDATES_DIR) && find . | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0 | gzip -9n > $(abspath $(UPDATES_IMG))
+	@echo "built $(UPDATES_IMG) (boot the installer with inst.updates=URL-of-it)"
 
 clean:
 	rm -rf build imgbased-updates.img

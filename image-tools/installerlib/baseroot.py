@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+import tarfile
 import time
 from pathlib import Path
 
@@ -56,6 +57,24 @@ def pip_install(root: Path) -> list[str]:
     return sorted(p.name.split("-")[0] for p in set(site.glob("*.dist-info")) - before)
 
 
+def install_meh(root: Path) -> list[str]:
+    """Unpack python-meh's package (pure Python: meh/ and meh/ui/) from its tarball into root's site."""
+    site = root / recipe.SITE_PACKAGES
+    names = []
+    with tarfile.open(recipe.third_party(recipe.MEH_TARBALL)) as tar:
+        for member in tar.getmembers():
+            parts = Path(member.name).parts
+            if len(parts) < 3 or parts[1] != "meh" or not member.isfile() or not member.name.endswith(".py"):
+                continue
+            target = site.joinpath(*parts[1:])
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(tar.extractfile(member).read())
+            names.append("/".join(parts[1:]))
+    if "meh/__init__.py" not in names:
+        raise ImgbaseError(f"{recipe.MEH_TARBALL} has no meh/__init__.py: is it python-meh's source tarball?")
+    return names
+
+
 def build_base(dest: Path, timer: Timer) -> Path:
     """Build the base tree into dest (debootstrap, trim, pip)."""
     tmp = dest.with_name(dest.name + ".tmp")
@@ -71,7 +90,10 @@ def build_base(dest: Path, timer: Timer) -> Path:
     with timer.phase("pip install the pinned Python packages"):
         names = pip_install(root)
         log(f"installed {', '.join(names)}")
-    meta = {"packages": recipe.packages(), "python": recipe.read_list("python.txt"), "key": dest.name,
+    with timer.phase(f"python-meh from {recipe.MEH_TARBALL}"):
+        install_meh(root)
+    meta = {"packages": recipe.packages(), "python": recipe.read_list("python.txt") + [recipe.MEH_TARBALL],
+            "key": dest.name,
             "built": time.strftime("%Y-%m-%dT%H:%M:%S"), "seconds": round(sum(timer.phases.values()), 1)}
     (tmp / "base.json").write_text(json.dumps(meta, indent=2) + "\n")
     _remove(dest)

@@ -9,21 +9,12 @@ from pathlib import Path
 from imagelib.base import trim
 from imagelib.chroot import chroot_mounts, in_chroot
 from imagelib.common import ImgbaseError, run
-from imagelib.final import FINAL_TRIM, copy_tree, install_imgbased
+from imagelib.final import FINAL_TRIM, copy_tree
 from vmlab.initramfs import module_load_order
 from vmlab.kernel import Kernel
 
-from . import recipe
+from . import anaconda, recipe
 
-PKG = "org_ovirt_imgbased"
-INSTALL_LAUNCHER = f"""#!/usr/bin/python3
-\"\"\"imgbase-install: install an imgbased host from a kickstart (launcher of the PXE installer).\"\"\"
-import sys
-
-from {PKG}.installer.cli import main
-
-sys.exit(main())
-"""
 # Kernel files depmod and modprobe read besides the modules themselves.
 MODULE_INDEX_FILES = ["modules.builtin", "modules.builtin.modinfo", "modules.order"]
 # zstd decompresses fast under TCG whatever the level; a high level only makes the file smaller.
@@ -46,18 +37,15 @@ def add_modules(root: Path, kernel: Kernel, names: list[str]) -> list[str]:
 
 
 def add_installer(root: Path) -> None:
-    """Add the recipe overlay (stage2, lvm.conf), the imgbased package and both launchers."""
+    """Add anaconda (source, fixed paths, shims, anaconda-run) and the recipe overlay (stage2, drop-in)."""
+    anaconda.add_anaconda(root)
     copy_tree(recipe.RECIPE_DIR / "overlay", root)
-    install_imgbased(root)
-    launcher = root / "usr/sbin/imgbase-install"
-    launcher.write_text(INSTALL_LAUNCHER)
-    launcher.chmod(0o755)
     if not (root / recipe.STAGE2).is_file():
         raise ImgbaseError(f"the installer recipe has no overlay/{recipe.STAGE2}")
 
 
 def compile_python(root: Path) -> None:
-    """Byte-compile the pip-installed packages and imgbased, so nothing compiles under TCG at boot."""
+    """Byte-compile the pip-installed packages and python-meh, so nothing compiles under TCG at boot."""
     site = Path("/") / recipe.SITE_PACKAGES
     dirs = [site / p.name for p in sorted((root / recipe.SITE_PACKAGES).iterdir())
             if p.is_dir() and (p / "__init__.py").exists() and not (p / "__pycache__").exists()]
@@ -67,15 +55,14 @@ def compile_python(root: Path) -> None:
 
 
 def check_imports(root: Path) -> None:
-    """Import what imgbase-install needs with the live root's own Python, failing early if one is missing."""
-    mods = ("import gi, blivet, pykickstart, simpleline, org_ovirt_imgbased.installer.install, "
-            "org_ovirt_imgbased.installer.cli")
+    """Import what anaconda and its modules need with the live root's own Python, failing early if one is missing."""
     with chroot_mounts(root):
-        res = in_chroot(root, ["python3", "-c", mods], check=False)
+        res = in_chroot(root, anaconda.import_check_argv(), check=False)
     if res.returncode != 0:
         lines = [ln for ln in res.stderr.splitlines() if ln.strip() and "CRITICAL" not in ln]
-        raise ImgbaseError(f"the installer root cannot import what imgbase-install needs: "
-                           f"{lines[-1] if lines else 'exit ' + str(res.returncode)}")
+        raise ImgbaseError(f"the installer root cannot import what anaconda needs: "
+                           f"{lines[-1] if lines else 'exit ' + str(res.returncode)} "
+                           "(add the missing package to image-tools/installer-recipe/packages.txt)")
 
 
 def finish_root(root: Path, kernel: Kernel) -> list[str]:

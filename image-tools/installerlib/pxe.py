@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""A PXE tree for the installer: the iPXE script, the boot files, the kickstart, and a local HTTP server.
+"""A PXE tree for the installer: the iPXE script, the boot files, the updates image, the kickstart, an HTTP server.
 
 qemu's user-mode network serves the tree over its built-in TFTP server, and the guest reaches
 the host's 127.0.0.1 as 10.0.2.2; the HTTP server listens on 127.0.0.1 only.
@@ -20,7 +20,7 @@ from pathlib import Path
 
 from imagelib.common import ImgbaseError
 
-from . import recipe
+from . import recipe, updates
 
 GUEST_HOST = "10.0.2.2"  # the host, as a guest on qemu's user-mode network sees it
 BOOTFILE = "boot.ipxe"
@@ -28,12 +28,15 @@ KERNEL_ARGS = ["console=ttyS0,115200n8", "panic=5", "quiet"]
 LIVEIMG_LINE = re.compile(r"^liveimg\b.*$", re.M)
 
 
-def ipxe_script(ks_url: str, stage2_url: str, extra_args: list[str] | None = None) -> str:
+def ipxe_script(ks_url: str, stage2_url: str, extra_args: list[str] | None = None,
+                updates_url: str | None = None) -> str:
     """The iPXE script: kernel and initramfs beside the script (TFTP), then boot the installer."""
-    for url in (ks_url, stage2_url):
+    for url in (ks_url, stage2_url, *([updates_url] if updates_url is not None else [])):
         if not url or any(c.isspace() for c in url):
             raise ImgbaseError(f"{url!r} is not a usable URL for the kernel command line")
-    args = ["ip=dhcp", f"inst.ks={ks_url}", f"inst.stage2={stage2_url}", *KERNEL_ARGS, *(extra_args or [])]
+    updates = [f"inst.updates={updates_url}"] if updates_url else []
+    args = ["ip=dhcp", f"inst.ks={ks_url}", f"inst.stage2={stage2_url}", *updates, *KERNEL_ARGS,
+            *(extra_args or [])]
     return (f"#!ipxe\n"
             f"echo imgbased PXE installer: loading {recipe.KERNEL_NAME} and {recipe.INITRD_NAME}\n"
             f"kernel {recipe.KERNEL_NAME} {' '.join(args)}\n"
@@ -59,17 +62,26 @@ def place(src: Path, dest: Path) -> Path:
     return dest
 
 
+def beside(url: str, name: str) -> str:
+    """The URL of name in the same directory as url."""
+    return url.rsplit("/", 1)[0] + "/" + name
+
+
 def write_pxe_tree(dest: Path, installer_dir: Path, ks_url: str, stage2_url: str | None = None,
-                   extra_args: list[str] | None = None) -> Path:
-    """Fill dest with the kernel, the initramfs, the live root and boot.ipxe; return the script's path."""
+                   extra_args: list[str] | None = None, updates_url: str | None = None) -> Path:
+    """Fill dest with the kernel, the initramfs, the live root, the addon's updates image and boot.ipxe.
+
+    stage2_url and updates_url default to the files beside the kickstart; returns the script's path.
+    """
     dest.mkdir(parents=True, exist_ok=True)
     for name in (recipe.KERNEL_NAME, recipe.INITRD_NAME, recipe.ROOT_NAME):
         if not (installer_dir / name).is_file():
             raise ImgbaseError(f"{installer_dir} has no {name}: run image-tools/build-installer")
         place(installer_dir / name, dest / name)
-    stage2 = stage2_url or ks_url.rsplit("/", 1)[0] + "/" + recipe.ROOT_NAME
+    updates.build_updates(dest / recipe.UPDATES_NAME)
+    stage2 = stage2_url or beside(ks_url, recipe.ROOT_NAME)
     script = dest / BOOTFILE
-    script.write_text(ipxe_script(ks_url, stage2, extra_args))
+    script.write_text(ipxe_script(ks_url, stage2, extra_args, updates_url or beside(ks_url, recipe.UPDATES_NAME)))
     return script
 
 

@@ -25,8 +25,10 @@ from vmlab.qemu import vm_lock
 from . import pxe, recipe
 
 NETWORK_UP = r"imgbased-installer: network: "
-INSTALLER_START = r"imgbased-installer: starting imgbase-install"
+INSTALLER_START = r"imgbased-installer: starting anaconda-run"
 RESULT = re.compile(r"^IMGBASED_INSTALL_(?:OK (?P<ok>.*)|FAILED: (?P<reason>.*))$", re.M)
+ANACONDA_TIMINGS = re.compile(r"^imgbased-installer: anaconda timings: (.*)$", re.M)
+MEM_MB = 3072  # anaconda's Boss, Storage, Payloads and the addon's module, with the root in RAM
 LIVEIMG_NAME = "liveimg.squashfs"
 KS_NAME = "install.ks"
 
@@ -51,12 +53,26 @@ def _tail(text: str, lines: int = 25) -> str:
 
 def prepare_tree(tree: Path, installer_dir: Path, ks_text: str, liveimg: Path, server: pxe.HttpServer,
                  checksum: str | None, ks_via: str) -> str:
-    """Lay out the PXE tree for one run; return the kickstart URL the kernel gets."""
+    """Lay out the PXE tree for one run (the updates image over HTTP); return the kickstart URL the kernel gets."""
     pxe.place(liveimg, tree / LIVEIMG_NAME)
     (tree / KS_NAME).write_text(pxe.point_kickstart(ks_text, server.url(LIVEIMG_NAME), checksum))
     ks_url = server.url(KS_NAME) if ks_via == "http" else f"tftp://{pxe.GUEST_HOST}/{KS_NAME}"
-    pxe.write_pxe_tree(tree, installer_dir, ks_url, server.url(recipe.ROOT_NAME))
+    pxe.write_pxe_tree(tree, installer_dir, ks_url, server.url(recipe.ROOT_NAME),
+                       updates_url=server.url(recipe.UPDATES_NAME))
     return ks_url
+
+
+def anaconda_timings(console: str) -> dict[str, float]:
+    """anaconda-run's phase timings as the installer printed them ('launcher 43.1s, ...')."""
+    match = ANACONDA_TIMINGS.search(console)
+    timings: dict[str, float] = {}
+    for item in (match.group(1).split(", ") if match else []):
+        name, _, secs = item.rpartition(" ")
+        try:
+            timings[f"anaconda {name}"] = float(secs.rstrip("s"))
+        except ValueError:
+            continue
+    return timings
 
 
 def _wait_phase(vm, pattern: str, timeout: float, phases: dict[str, float], name: str, t0: float):
@@ -82,14 +98,14 @@ def pxe_install(work: Path, installer_dir: Path, ks_text: str, liveimg: Path, di
     with pxe.serve_http(tree) as server:
         ks_url = prepare_tree(tree, installer_dir, ks_text, liveimg, server, checksum, ks_via)
         say(f"PXE tree {tree}: kickstart {ks_url}, HTTP on 127.0.0.1:{server.port}")
-        spec = BootSpec(disk, timeout=timeout, tftp=str(tree), bootfile=pxe.BOOTFILE, pxe=True,
+        spec = BootSpec(disk, mem_mb=MEM_MB, timeout=timeout, tftp=str(tree), bootfile=pxe.BOOTFILE, pxe=True,
                         reach_host=True, serial_log=serial)
         with vm_lock():
             vm = start_boot(spec, default_accel(), echo=echo)
             t0 = time.monotonic()
             try:
                 _wait_phase(vm, NETWORK_UP, 300, phases, "PXE boot to installer network up", t0)
-                _wait_phase(vm, INSTALLER_START, 300, phases, "PXE boot to imgbase-install start", t0)
+                _wait_phase(vm, INSTALLER_START, 300, phases, "PXE boot to anaconda-run start", t0)
                 match = _wait_phase(vm, RESULT.pattern, timeout, phases, "PXE boot to install result", t0)
                 code = vm.wait(120)
                 phases["PXE boot to power off"] = round(time.monotonic() - t0, 1)
@@ -99,6 +115,7 @@ def pxe_install(work: Path, installer_dir: Path, ks_text: str, liveimg: Path, di
                 vm.kill()
         requests = list(server.requests)
     ok = match.group("ok") is not None
+    phases.update(anaconda_timings(vm.text))
     return PxeRun(ok, match.group("ok") if ok else match.group("reason"), vm.text, serial, code, phases, requests)
 
 

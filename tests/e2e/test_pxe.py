@@ -1,10 +1,12 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""End to end: a blank disk PXE-boots, installs unattended from kickstarts/standalone-auto.ks, then boots Base-0.1.
+"""End to end: a blank disk PXE-boots the real anaconda, installs from kickstarts/pxe-auto.ks, boots Base-0.1.
 
 The VM has no -kernel: qemu's iPXE ROM loads boot.ipxe, the kernel and the initramfs from
 qemu's TFTP server; the kickstart comes over TFTP (first test) or HTTP (second test), the live
-installer root and the liveimg over HTTP from 127.0.0.1 on the host (10.0.2.2 in the guest).
-A kickstart with a wrong checksum must stop the install before the disk is touched.
+installer root, the addon's updates image (inst.updates=) and the liveimg over HTTP from
+127.0.0.1 on the host (10.0.2.2 in the guest).  The installer root has no addon of its own, so
+the install proves the updates image reached anaconda.  A kickstart with a wrong checksum must
+stop anaconda before the disk is touched.
 """
 
 from __future__ import annotations
@@ -15,15 +17,18 @@ import sys
 from pathlib import Path
 
 import pytest
-from installerlib import pxevm, recipe
-from vmlab.lifecycle import KICKSTART, REPO, build_liveimg
+from installerlib import anaconda, pxevm, recipe, updates
+from vmlab.lifecycle import REPO, build_liveimg
 from vmlab.qemu import sparse_disk
 
 pytestmark = [pytest.mark.e2e,
               pytest.mark.skipif(os.geteuid() != 0, reason="the PXE test builds images and boots VMs: run it as root")]
 
-DISK_SIZE = 12 << 30
+KICKSTART = REPO / "kickstarts/pxe-auto.ks"
+# pxe-auto.ks's thin volumes (root 6, /var 5, /var/log 4 GiB) must fit in the pool: anaconda checks it.
+DISK_SIZE = 20 << 30
 LAYER_ROOTS = ("/dev/mapper/HostVG-Base--0.1", "/dev/HostVG/Base-0.1")  # two names of the same LV
+ADDON_DIR = f"{anaconda.ADDONS_DIR}/org_ovirt_imgbased"
 
 
 @pytest.fixture(scope="module")
@@ -40,39 +45,53 @@ def artifacts() -> dict[str, Path]:
 
 def _report(run: pxevm.PxeRun) -> str:
     """The console tail and the HTTP requests, for assertion messages."""
-    tail = "\n".join(run.console.splitlines()[-30:])
+    tail = "\n".join(run.console.splitlines()[-40:])
     return f"{run.detail}\nHTTP: {run.requests}\nconsole tail:\n{tail}"
 
 
+def _root_files(squashfs: Path) -> list[str]:
+    """The paths in the installer root squashfs."""
+    out = subprocess.run(["unsquashfs", "-l", "-d", "", str(squashfs)], capture_output=True, text=True, check=True)
+    return [ln.lstrip("/") for ln in out.stdout.splitlines()]
+
+
+def _timings(title: str, phases: dict[str, float]) -> None:
+    """Print one run's timings (visible with -s)."""
+    print(f"{title}: " + ", ".join(f"{k} {v:.0f}s" for k, v in phases.items()))
+
+
 def test_pxe_install_then_the_disk_boots_base_0_1(artifacts, tmp_path):
-    """Network boot, unattended install, reboot; then the disk alone boots into Base-0.1."""
+    """Network boot, anaconda installs unattended with the addon from the updates image, reboot; then Base-0.1 boots."""
+    assert not any(p.startswith(ADDON_DIR) for p in _root_files(artifacts["installer"] / recipe.ROOT_NAME)), \
+        "the installer root carries an addon of its own"
     disk = sparse_disk(tmp_path / "disk.img", DISK_SIZE)
     run = pxevm.pxe_install(tmp_path, artifacts["installer"], KICKSTART.read_text(), artifacts["liveimg"], disk,
                             ks_via="tftp")
     assert run.ok, _report(run)
     assert run.detail == "layer=Base-0.1 disk=/dev/vda after=reboot", _report(run)
-    assert "imgbased-installer: rebooting" in run.console
-    # The kickstart came over TFTP; the installer root and the liveimg over HTTP.
-    assert f"GET /{recipe.ROOT_NAME} 200" in run.requests and f"GET /{pxevm.LIVEIMG_NAME} 200" in run.requests
+    assert "anaconda-run: phase install" in run.console and "imgbased-installer: rebooting" in run.console
+    # The kickstart came over TFTP; the root, the updates image and the liveimg over HTTP.
+    for name in (recipe.ROOT_NAME, recipe.UPDATES_NAME, pxevm.LIVEIMG_NAME):
+        assert f"GET /{name} 200" in run.requests, run.requests
     assert f"GET /{pxevm.KS_NAME} 200" not in run.requests
+    assert "the addon from http://10.0.2.2:" in run.console and f"/{recipe.UPDATES_NAME})" in run.console
+    assert updates.ADDON_INIT in updates.members(tmp_path / "pxe" / recipe.UPDATES_NAME)
     layer, root, seconds = pxevm.boot_installed(disk, tmp_path)
     assert layer == "Base-0.1" and root in LAYER_ROOTS, (layer, root)
     marker = next(ln for ln in (tmp_path / "serial-first-boot.log").read_text().splitlines() if "IMGBASED_BOOTED" in ln)
     assert " lv=HostVG/Base-0.1 " in marker and "image=imgbased-test-1" in marker, marker
-    timings = {**run.phases, "first disk boot to marker": round(seconds, 1)}
-    print("PXE timings: " + ", ".join(f"{k} {v:.0f}s" for k, v in timings.items()))
+    _timings("PXE anaconda install timings", {**run.phases, "first disk boot to marker": round(seconds, 1)})
 
 
-def test_wrong_checksum_stops_before_the_disk_is_touched(artifacts, tmp_path):
+def test_wrong_checksum_stops_anaconda_before_the_disk_is_touched(artifacts, tmp_path):
     """The payload fails verification: the reason is on the console and the disk is still all zeros."""
     disk = sparse_disk(tmp_path / "disk.img", DISK_SIZE)
     run = pxevm.pxe_install(tmp_path, artifacts["installer"], KICKSTART.read_text(), artifacts["liveimg"], disk,
                             checksum="0" * 64, ks_via="http")
+    _timings("PXE anaconda refusal timings", run.phases)
     assert not run.ok, _report(run)
     assert "checksum" in run.detail.lower(), _report(run)
     assert f"IMGBASED_INSTALL_FAILED: {run.detail}" in run.console
     assert "imgbased-installer: powering off" in run.console
-    assert "planning the layout" not in run.console, _report(run)
-    assert f"GET /{pxevm.KS_NAME} 200" in run.requests, run.requests
-    assert pxevm.nonzero_extents(disk) == [], "the disk was written to"
-    print("PXE timings (refused install): " + ", ".join(f"{k} {v:.0f}s" for k, v in run.phases.items()))
+    assert f"GET /{pxevm.KS_NAME} 200" in run.requests and f"GET /{recipe.UPDATES_NAME} 200" in run.requests
+    assert pxevm.nonzero_extents(disk) == [], f"the disk was written to before the checksum was checked\n{_report(run)}"

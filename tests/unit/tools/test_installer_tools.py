@@ -36,9 +36,18 @@ def test_ipxe_script_loads_kernel_and_initrd_with_the_anaconda_options():
     assert kernel.split()[1] == recipe.KERNEL_NAME
     assert {"ip=dhcp", "inst.ks=tftp://10.0.2.2/a.ks", "inst.stage2=http://10.0.2.2:8080/installer.squashfs",
             "rd.debug"} <= set(args)
+    assert not any(a.startswith("inst.updates=") for a in args)
     assert any(a.startswith("console=ttyS0") for a in args)
     assert f"initrd {recipe.INITRD_NAME}" in lines
     assert lines.index(kernel) < lines.index(f"initrd {recipe.INITRD_NAME}") < lines.index("boot")
+
+
+def test_ipxe_script_passes_the_updates_image():
+    """With an updates URL the kernel line carries inst.updates= (a URL with a space is refused)."""
+    text = pxe.ipxe_script("http://h/a.ks", "http://h/r.squashfs", updates_url="http://h/u.img")
+    assert "inst.updates=http://h/u.img" in text.split()
+    with pytest.raises(ImgbaseError, match="not a usable URL"):
+        pxe.ipxe_script("http://h/a.ks", "http://h/r.squashfs", updates_url="http://h/u v.img")
 
 
 @pytest.mark.parametrize("url", ["", "http://h/a b.ks"])
@@ -81,15 +90,18 @@ def _fake_installer(path: Path) -> Path:
 
 
 def test_write_pxe_tree_places_the_files_and_defaults_stage2_beside_the_kickstart(tmp_path):
-    """boot.ipxe, kernel, initramfs and root land in the tree; stage2 defaults to the ks directory."""
+    """boot.ipxe, kernel, initramfs, root and updates image land in the tree; both default to the ks directory."""
     inst = _fake_installer(tmp_path / "inst")
     script = pxe.write_pxe_tree(tmp_path / "tree", inst, "http://10.0.2.2:81/ks/host.ks")
     assert script == tmp_path / "tree" / pxe.BOOTFILE
     for name in (recipe.KERNEL_NAME, recipe.INITRD_NAME, recipe.ROOT_NAME):
         assert (tmp_path / "tree" / name).read_bytes() == name.encode()
-    assert "inst.stage2=http://10.0.2.2:81/ks/installer.squashfs" in script.read_text()
-    pxe.write_pxe_tree(tmp_path / "tree", inst, "tftp://10.0.2.2/h.ks", "http://s/r.squashfs")
-    assert "inst.stage2=http://s/r.squashfs" in script.read_text()
+    assert (tmp_path / "tree" / recipe.UPDATES_NAME).stat().st_size > 0
+    args = script.read_text().split()
+    assert "inst.stage2=http://10.0.2.2:81/ks/installer.squashfs" in args
+    assert f"inst.updates=http://10.0.2.2:81/ks/{recipe.UPDATES_NAME}" in args
+    pxe.write_pxe_tree(tmp_path / "tree", inst, "tftp://10.0.2.2/h.ks", "http://s/r.squashfs", updates_url="http://s/u.img")
+    assert {"inst.stage2=http://s/r.squashfs", "inst.updates=http://s/u.img"} <= set(script.read_text().split())
 
 
 def test_write_pxe_tree_needs_a_built_installer(tmp_path):
@@ -137,14 +149,17 @@ def test_nonzero_extents_of_sparse_and_written_files(tmp_path):
 # --- recipe, cache keys, scripts ------------------------------------------------------------------
 
 def test_recipe_lists_name_what_the_installer_needs():
-    """The live root has the blivet stack and tools; the initramfs has the network and root modules."""
+    """The live root has the blivet stack, anaconda's needs and tools; the initramfs the network and root modules."""
     pkgs = set(recipe.packages())
     assert {"python3-gi", "gir1.2-blockdev-2.0", "libblockdev-plugins-all", "udev", "lvm2",
             "thin-provisioning-tools", "squashfs-tools", "grub-common"} <= pkgs
+    assert {"dbus", "rsync", "python3-rpm", "ndctl", "python3-systemd", "python3-pwquality"} <= pkgs
     assert {"virtio_net", "virtio_blk", "squashfs", "overlay", "loop"} <= set(recipe.initramfs_modules())
     assert {"dm_thin_pool", "ext4"} <= set(recipe.root_modules())
     pins = recipe.read_list("python.txt")
-    assert {"blivet==3.7.1", "pykickstart==3.78", "simpleline==1.9.0"} == set(pins)
+    dev = {ln.split("#")[0].strip() for ln in (ROOT / "requirements-dev.txt").read_text().splitlines()}
+    assert {"blivet==3.7.1", "pykickstart==3.78", "simpleline==1.9.0", "dasbus==1.7"} <= set(pins)
+    assert set(pins) <= dev, "the installer's pins differ from requirements-dev.txt"
 
 
 def _fake_repo(root: Path) -> Path:
@@ -160,11 +175,14 @@ def _fake_repo(root: Path) -> Path:
 
 
 def test_cache_keys_follow_their_inputs(tmp_path):
-    """A package-list change moves both keys; an imgbased or kernel change moves only the final key."""
+    """A package-list change moves both keys; a recipe or kernel change only the final key; imgbased neither."""
     repo = _fake_repo(tmp_path)
     base, final = recipe.base_key(repo), recipe.installer_key("6.1.0-1", "bb", repo)
     assert recipe.base_key(repo) == base and recipe.installer_key("6.1.0-1", "bb", repo) == final
+    (repo / "org_ovirt_imgbased/installer").mkdir(parents=True)
     (repo / "org_ovirt_imgbased/installer/cli.py").write_text("# changed\n")
+    assert recipe.installer_key("6.1.0-1", "bb", repo) == final, "the addon comes with the updates image"
+    (repo / "image-tools/installer-recipe/overlay/usr/libexec/imgbased-installer/stage2").write_text("# changed\n")
     assert recipe.base_key(repo) == base
     changed = recipe.installer_key("6.1.0-1", "bb", repo)
     assert changed != final
