@@ -241,24 +241,39 @@ class Runner:
             path.unlink()
 
     def makedirs(self, path: Path, mode: int = 0o755) -> None:
-        """Create a directory and its parents if missing."""
+        """Create a directory and its parents if missing; each new entry is fsynced into its parent."""
         path = Path(path)
         if path.is_dir():
             return
         if self.dry:
             self.plan(f"mkdir {path}")
             return
+        missing = [p for p in (path, *path.parents) if not p.exists()]
         path.mkdir(mode=mode, parents=True, exist_ok=True)
+        for created in reversed(missing):
+            fsync_dir(created.parent)
 
     def copy_file(self, src: Path, dst: Path) -> None:
-        """Copy a regular file with its mode, then fsync it."""
+        """Copy a regular file with its mode durably: a temporary copy, fsync, rename, fsync the directory.
+
+        On a vfat /boot a new name is only on disk once its directory is, so a crash leaves
+        either no file or the whole file, never a short kernel under the final name.
+        """
         if self.dry:
             self.plan(f"copy {src} -> {dst}")
             return
         log.debug("copy: %s -> %s", src, dst)
-        shutil.copy2(src, dst)
-        fd = os.open(dst, os.O_RDONLY)
+        dst = Path(dst)
+        tmp = dst.with_name(f".{dst.name}.imgbased-tmp")
         try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+            shutil.copy2(src, tmp)
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, dst)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        fsync_dir(dst.parent)

@@ -98,6 +98,10 @@ def run_outer(args: argparse.Namespace) -> int:
     elif not result["error"]:
         result["error"] = f"the inner driver stopped without a result (exit {result['inner_rc']})"
     result["seconds"] = round(time.monotonic() - t0, 1)
+    for name in anaconda_run.ANACONDA_LOGS:  # when anaconda ended before anaconda-run could copy them
+        if (stage / "tmp" / name).exists() and not (stage / "logs" / name).exists():
+            (stage / "logs").mkdir(exist_ok=True)
+            shutil.copy2(stage / "tmp" / name, stage / "logs" / name)
     logs = result_path.parent / f"{result_path.stem}-logs"
     shutil.rmtree(logs, ignore_errors=True)
     if (stage / "logs").is_dir():
@@ -165,10 +169,12 @@ def _answer(cmd: list[str], env: dict[str, str], steps: list[dict[str, Any]], ti
                 record["disk"] = disk_fingerprint(disk)
             seen.append(record)
             if "send_group" in step:
-                child.sendline(child.match.group(step["send_group"]))
+                record["send"] = child.match.group(step["send_group"])
             elif "send" in step:
                 time.sleep(float(step.get("pause", 0.5)))
-                child.sendline(step["send"])
+                record["send"] = step["send"]
+            if "send" in record:
+                child.sendline(record["send"])
         child.expect(pexpect.EOF, timeout=max(1.0, deadline - time.monotonic()))
     except pexpect.TIMEOUT:
         error = error or f"anaconda did not finish within {timeout:.0f}s"

@@ -93,8 +93,15 @@ def inner_env(stage: Path, anaconda_dir: Path) -> dict[str, str]:
 
 
 def place_paths(stage: Path) -> None:
-    """Bind the staged trees over anaconda's fixed paths and put /tmp on a tmpfs."""
+    """Bind the staged trees over anaconda's fixed paths and /tmp to the stage's tmp directory.
+
+    The stage is on the guest's /run (a tmpfs, safe for the bus socket): anaconda's logs in /tmp
+    outlive the namespace, so the outer process finds them even when anaconda ended abruptly.
+    """
     for rel, target in BIND_MOUNTS:
         os.makedirs(target, exist_ok=True)
         sh("mount", "--bind", str(stage / rel), target)
-    sh("mount", "-t", "tmpfs", "-o", "mode=1777", "tmpfs", "/tmp")
+    tmp = stage / "tmp"
+    tmp.mkdir(exist_ok=True)
+    tmp.chmod(0o1777)
+    sh("mount", "--bind", str(tmp), "/tmp")

@@ -8,8 +8,10 @@ disk of variant (b) is a file in the work directory, kept for tests/e2e/test_ana
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -73,17 +75,30 @@ def render_kickstart(template: str, disk: str, liveimg: Path) -> str:
     return template.replace("@DISK@", disk).replace("@LIVEIMG@", str(liveimg))
 
 
-def render_interactive(template: str) -> str:
-    """kickstarts/interactive.ks as the text-UI variants use it: the boot entry also logs to ttyS0.
+def render_interactive(template: str, liveimg: Path) -> str:
+    """kickstarts/interactive.ks as the text-UI variants use it: its liveimg is a served image, the boot
+    entry also logs to ttyS0.
 
-    The example's liveimg URL stays the documentation address, which the spoke cannot read: the
-    admin has to choose the image in the spoke.
+    anaconda sets its payload up when it starts, and an image it cannot read is fatal there, so
+    the example's documentation address must become a real image (the test uses the v2 liveimg;
+    in the install variant the admin then chooses v1 in our spoke).
     """
-    line = "bootloader --location=none\n"
-    if line not in template:
-        raise ValueError(f"{INTERACTIVE.name} has no `{line.strip()}` line")
-    return template.replace(line, 'bootloader --location=none --append="console=tty0 console=ttyS0,115200n8 '
+    boot, live = "bootloader --location=none\n", "liveimg --url=https://192.0.2.1/imgbased/rootfs.squashfs\n"
+    for line in (boot, live):
+        if line not in template:
+            raise ValueError(f"{INTERACTIVE.name} has no `{line.strip()}` line")
+    text = template.replace(boot, 'bootloader --location=none --append="console=tty0 console=ttyS0,115200n8 '
                                   'panic=5"\n')
+    return text.replace(live, f"liveimg --url=file://{liveimg}\n")
+
+
+def sha256(path: Path) -> str:
+    """The sha256 of a file (64 hex digits)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _pick(label: str, why: str, **more: Any) -> dict[str, Any]:
@@ -91,39 +106,51 @@ def _pick(label: str, why: str, **more: Any) -> dict[str, Any]:
     return {"expect": rf"(\d+)\) \[.\] {label}[\s\S]*?{PROMPT}", "send_group": 1, "why": why, **more}
 
 
-def _destination(disk: str) -> list[dict[str, Any]]:
-    """Installation Destination: the disk, Use All Space, the scheme the drop-in preselects."""
-    return [
+def _destination(disk: str, scheme: str) -> list[dict[str, Any]]:
+    """Installation Destination: the disk, Use All Space, then the scheme (thin LVM is preselected)."""
+    steps = [
         _pick("Installation Destination", "the hub lists anaconda's storage spoke", timeout=900),
         {"expect": rf"(\d+)\) \[ \] [^\n]*\({disk}\)[\s\S]*?{PROMPT}", "send_group": 1,
          "why": "the storage spoke lists the disk"},
         {"expect": rf"\[x\] [^\n]*\({disk}\)[\s\S]*?{PROMPT}", "send": "c", "why": "the disk is selected"},
         _pick("Use All Space", "the partitioning options"),
         {"expect": rf"\[x\] Use All Space[\s\S]*?{PROMPT}", "send": "c", "why": "Use All Space is chosen"},
-        {"expect": rf"Partition Scheme Options[\s\S]*?\[x\] LVM Thin Provisioning[\s\S]*?{PROMPT}", "send": "c",
-         "why": "the drop-in makes thin LVM the preselected scheme"},
+    ]
+    thin = rf"Partition Scheme Options[\s\S]*?\[x\] LVM Thin Provisioning[\s\S]*?{PROMPT}"
+    if scheme == "thin":
+        return steps + [{"expect": thin, "send": "c", "why": "the drop-in makes thin LVM the preselected scheme"}]
+    return steps + [
+        {"expect": rf"(\d+)\) \[ \] LVM\r?\n{thin[len('Partition Scheme Options'):]}", "send_group": 1,
+         "why": "the scheme list, thin LVM preselected"},
+        {"expect": rf"\[x\] LVM\r?\n[\s\S]*?{PROMPT}", "send": "c", "why": "plain LVM is chosen instead"},
     ]
 
 
-def dialog(kind: str, disk: str, liveimg: Path) -> list[dict[str, Any]]:
-    """The admin's answers to anaconda's text UI: 'install' completes everything, 'incomplete' not our spoke."""
-    steps = _destination(disk)
-    hub_missing = {"expect": rf"\[!\] Image-based host[\s\S]*?Not ready: the image cannot be read[\s\S]*?{PROMPT}",
-                   "why": "the hub says what our spoke misses", "fingerprint": True}
+def dialog(kind: str, disk: str, liveimg: Path, checksum: str) -> list[dict[str, Any]]:
+    """The admin's answers to anaconda's text UI.
+
+    'install': thin LVM on the disk, then in our spoke the image liveimg with its checksum, then
+    begin and wait for the end.  'incomplete': plain LVM instead of thin, so our spoke is not
+    ready; 'b' must be refused, then the admin quits.
+    """
     if kind == "incomplete":
-        return steps + [
-            {**hub_missing, "send": "b"},
+        return _destination(disk, "lvm") + [
+            {"expect": rf"\[!\] Image-based host[\s\S]*?Not ready: [\s\S]*?{PROMPT}", "send": "b",
+             "why": "the hub says what our spoke misses", "fingerprint": True},
             {"expect": rf"Please complete all spokes before continuing[\s\S]*?{PROMPT}", "send": "q",
              "why": "the hub refuses to begin", "fingerprint": True},
             {"expect": r"Please respond 'yes' or 'no'", "send": "yes", "why": "anaconda asks before quitting"},
         ]
-    return steps + [
-        {**hub_missing, "expect": rf"(\d+)\) {hub_missing['expect']}", "send_group": 1},
+    return _destination(disk, "thin") + [
+        _pick("Image-based host", "the hub lists our spoke"),
         _pick("Image", "our spoke's image item"),
         {"expect": rf"(\d+)\) Image: [\s\S]*?{PROMPT}", "send_group": 1, "why": "the image screen"},
         {"expect": rf"Image URL[^\n]*{ASKED}", "send": f"file://{liveimg}", "why": "the spoke asks for the URL"},
-        {"expect": rf"Image: file://[\s\S]*?{PROMPT}", "send": "c", "why": "the new image is shown"},
-        {"expect": rf"Base-0 from file://[\s\S]*?{PROMPT}", "send": "c", "why": "our spoke is ready"},
+        {"expect": rf"(\d+)\) Checksum: none[\s\S]*?{PROMPT}", "send_group": 1, "why": "the new image, no checksum"},
+        {"expect": rf"sha256 of the image[^\n]*{ASKED}", "send": checksum, "why": "the spoke asks for the checksum"},
+        {"expect": rf"Checksum: sha256:[0-9a-f]{{64}}[\s\S]*?{PROMPT}", "send": "c", "why": "the checksum is shown"},
+        {"expect": rf"Base-0 from file://{re.escape(str(liveimg))} \(sha256 checked\)[\s\S]*?{PROMPT}", "send": "c",
+         "why": "our spoke is ready with the chosen image"},
         {"expect": rf"\[x\] Image-based host[\s\S]*?{PROMPT}", "send": "b", "fingerprint": True,
          "why": "the hub shows every spoke complete"},
         {"expect": r"Installation complete\. Press ENTER to quit", "send": "", "timeout": 1200,
@@ -144,13 +171,19 @@ def disk_path(work: Path, variant: Variant) -> Path:
     return work / f"{variant.name}.disk.img"
 
 
-def prepare(work: Path, liveimg: Path, variants: list[Variant]) -> None:
-    """Write each variant's kickstart and a fresh blank sparse disk; drop old results."""
+def prepare(work: Path, liveimg: Path, variants: list[Variant], other: Path | None = None) -> None:
+    """Write each variant's kickstart (and answers) and a fresh blank sparse disk; drop old results.
+
+    other is the image the interactive kickstart names before the admin chooses liveimg.
+    """
     work.mkdir(parents=True, exist_ok=True)
+    if any(v.dialog for v in variants) and other is None:
+        raise ValueError("the text-UI variants need the other image their kickstart names")
     for v in variants:
         if v.dialog:
-            (work / f"{v.name}.ks").write_text(render_interactive(INTERACTIVE.read_text()))
-            (work / f"{v.name}.dialog.json").write_text(json.dumps(dialog(v.dialog, v.disk, liveimg), indent=1))
+            (work / f"{v.name}.ks").write_text(render_interactive(INTERACTIVE.read_text(), other))
+            steps = dialog(v.dialog, v.disk, liveimg, sha256(liveimg))
+            (work / f"{v.name}.dialog.json").write_text(json.dumps(steps, indent=1))
         else:
             text = (KICKSTARTS / f"{v.name}.ks").read_text()
             (work / f"{v.name}.ks").write_text(render_kickstart(text, v.disk, liveimg))
@@ -236,7 +269,7 @@ def load_result(path: Path) -> dict[str, Any]:
 def run_all(work: Path, liveimg: Path, variants: list[Variant] = VARIANTS, timeout: float = 2400) -> Run:
     """Run every variant in one VM boot and load their results."""
     check_disk_order(variants)
-    prepare(work, liveimg, variants)
+    prepare(work, liveimg, variants, build_liveimg(2) if any(v.dialog for v in variants) else None)
     per_variant = max(600.0, timeout / len(variants) * 2)
     script = work / "guest.sh"
     script.write_text(guest_script(work, variants, anaconda_dir(), per_variant))

@@ -122,11 +122,11 @@ def _steps(result: dict) -> list[dict]:
 
 @pytest.mark.parametrize("result", [TUI], indirect=True)
 def test_text_ui_hub_shows_our_spoke_beside_anacondas(result):
-    """(f): the hub lists Installation Destination and Image-based host, and says what our spoke misses."""
+    """(f): the hub lists Installation Destination and Image-based host; thin LVM is the preselected scheme."""
     steps = _steps(result)
-    hub = next(s["screen"] for s in steps if "Not ready: the image cannot be read" in s["screen"])
-    assert "Installation Destination" in hub and "Image-based host" in hub, hub
-    assert "https://192.0.2.1/imgbased/rootfs.squashfs" in hub, hub  # the example's URL, named
+    hub = next(s["screen"] for s in steps if "Image-based host" in s["screen"] and "Installation Destination"
+               in s["screen"] and "Automatic partitioning selected" in s["screen"])
+    assert "Base-0 from file://" in hub, hub  # our status line: the image the kickstart named
     assert any("[x] LVM Thin Provisioning" in s["screen"] for s in steps), "the drop-in's scheme was not preselected"
 
 
@@ -147,15 +147,20 @@ def test_text_ui_automatic_thin_layout_and_chosen_image(result):
     thin = sorted(name for name, r in lvs.items() if r["pool_lv"] and name not in ("Base-0", checks.LAYER))
     assert "var" in thin and "var_log" in thin, lvs
     base_tags = checks.tags(checks.lv(result, "Base-0")["lv_tags"])
-    assert "imgbased:image=imgbased-test-1" in base_tags, base_tags  # the liveimg typed into the spoke
+    # The kickstart named v2; the admin chose v1 and its checksum in our spoke.
+    assert "imgbased:image=imgbased-test-1" in base_tags, base_tags
+    typed = [s["send"] for s in _steps(result) if len(s.get("send", "")) == 64]
+    assert typed and f"imgbased:sha256={typed[0]}" in base_tags, base_tags
 
 
 @pytest.mark.parametrize("result", ["g-tui-incomplete"], indirect=True)
 def test_text_ui_hub_refuses_to_begin_with_our_spoke_incomplete(result):
-    """(g): 'b' with our spoke incomplete: anaconda says so and installs nothing; the disk stays blank."""
+    """(g): plain LVM chosen: our spoke says the root must be thin, 'b' is refused, nothing is written."""
     steps = _steps(result)
     refused = next(s for s in steps if "Please complete all spokes before continuing" in s["screen"])
-    assert "[!] Image-based host" in refused["screen"] and "Not ready:" in refused["screen"], refused["screen"]
+    assert "[!] Image-based host" in refused["screen"], refused["screen"]
+    assert re.search(r"Not ready: anaconda would put / on a lvmlv device[\s\S]*LVM Thin Provisioning",
+                     refused["screen"]), refused["screen"]
     assert not result["ok"] and result["phase"] == "ui", _why(result)
     assert refused["disk"] == result["disk_before"]
     assert checks.disk_untouched(result) == []

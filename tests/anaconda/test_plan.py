@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shlex
 from pathlib import Path
@@ -82,29 +83,37 @@ def test_guest_script_runs_the_driver_once_per_variant_in_order(tmp_path):
 def test_prepare_writes_kickstarts_and_blank_sparse_disks(tmp_path):
     """Kickstarts rendered, stale results removed, disks fresh and all zero (sparse)."""
     (tmp_path / "d-not-thin.json").write_text("{}")
-    plan.prepare(tmp_path, LIVE, plan.VARIANTS)
+    live, other = tmp_path / "v1.squashfs", tmp_path / "v2.squashfs"
+    live.write_bytes(b"v1")
+    plan.prepare(tmp_path, live, plan.VARIANTS, other)
     assert not (tmp_path / "d-not-thin.json").exists()
     disk = plan.disk_path(tmp_path, plan.VARIANTS[0])
     assert disk.stat().st_size == plan.DISK_SIZE and disk.stat().st_blocks == 0
     assert "--only-use=vdb" in (tmp_path / "e-bad-addon-option.ks").read_text()
     tui = (tmp_path / f"{plan.TUI_KEPT}.ks").read_text()
-    assert "console=ttyS0" in tui and "liveimg --url=https://192.0.2.1/" in tui  # the example, for a console
+    assert "console=ttyS0" in tui and f"liveimg --url=file://{other}\n" in tui  # the example, made installable
     steps = json.loads((tmp_path / f"{plan.TUI_KEPT}.dialog.json").read_text())
-    assert any(s.get("send") == f"file://{LIVE}" for s in steps) and steps[-1]["send"] == ""
+    assert any(s.get("send") == f"file://{live}" for s in steps) and steps[-1]["send"] == ""
+    assert any(s.get("send") == hashlib.sha256(b"v1").hexdigest() for s in steps)
 
 
 def test_dialog_steps_match_the_screens_they_wait_for():
     """The patterns match anaconda's text (as drawn) and type the number anaconda gave the item."""
     import re
-    [pick_disk] = [s for s in plan.dialog("install", "vdf", LIVE) if "vdf" in s["expect"] and "send_group" in s]
+    steps = plan.dialog("install", "vdf", LIVE, "0" * 64)
+    [pick_disk] = [s for s in steps if "vdf" in s["expect"] and "send_group" in s]
     screen = ("1) [ ] DISK: 32 GiB (vdb)\n2) [ ] DISK: 32 GiB (vdf)\n3) [ ] Select all\n\n"
               "Please make a selection from the above ['c' to continue]: ")
     assert re.search(pick_disk["expect"], screen).group(1) == "2"
-    hub = plan.dialog("install", "vdf", LIVE)[6]
-    screen = (" 5) [x] Installation Destination       6) [!] Image-based host\n"
-              "        (Automatic partitioning selected)     (Not ready: the image cannot be read: x)\n\n"
+    hub = steps[6]
+    screen = (" 1) [x] Installation Destination       2) [ ] Image-based host\n"
+              "        (Automatic partitioning selected)     (Base-0 from file:///x)\n\n"
               "Please make a selection from the above ['b' to begin installation]: ")
-    assert re.search(hub["expect"], screen).group(1) == "6"
+    assert re.search(hub["expect"], screen).group(1) == "2"
+    scheme = [s for s in plan.dialog("incomplete", "vdf", LIVE, "0" * 64) if "LVM" in s["expect"]][0]
+    screen = ("Partition Scheme Options\n\n1) [ ] Standard Partition\n2) [ ] Btrfs\n3) [ ] LVM\r\n"
+              "4) [x] LVM Thin Provisioning\n\nPlease make a selection from the above ['c' to continue]: ")
+    assert re.search(scheme["expect"], screen).group(1) == "3"
 
 
 def test_load_result_turns_missing_and_broken_files_into_failures(tmp_path):

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 
+import pytest
+
 from org_ovirt_imgbased.runner import Runner
 
 
@@ -46,3 +48,26 @@ def test_write_beneath_a_root_follows_no_symlink(tmp_path):
     Runner().write_file(root / "etc/new/conf", "ok\n", mode=0o600, beneath=root, make_dirs=True)
     assert (root / "etc/new/conf").read_text() == "ok\n" and (root / "etc/new/conf").stat().st_mode & 0o777 == 0o600
     assert sorted(p.name for p in (root / "etc/new").iterdir()) == ["conf"]
+
+
+def test_copy_file_is_durable_under_its_final_name(tmp_path, monkeypatch):
+    """A copy lands whole under its name (temporary copy, rename) and its directory is fsynced."""
+    src = tmp_path / "vmlinuz"
+    src.write_bytes(b"kernel")
+    src.chmod(0o644)
+    synced: list[str] = []
+    monkeypatch.setattr("org_ovirt_imgbased.runner.fsync_dir", lambda path, missing_ok=False: synced.append(str(path)))
+    runner = Runner()
+    runner.makedirs(tmp_path / "boot" / "Base-1.1")
+    assert synced == [str(tmp_path), str(tmp_path / "boot")]  # each new directory's entry in its parent
+    runner.copy_file(src, tmp_path / "boot" / "Base-1.1" / "vmlinuz")
+    assert (tmp_path / "boot/Base-1.1/vmlinuz").read_bytes() == b"kernel"
+    assert sorted(p.name for p in (tmp_path / "boot/Base-1.1").iterdir()) == ["vmlinuz"]
+    assert synced[-1] == str(tmp_path / "boot" / "Base-1.1")
+
+
+def test_a_failed_copy_leaves_nothing(tmp_path):
+    """A copy that fails midway leaves neither the final name nor the temporary copy."""
+    with pytest.raises(OSError):
+        Runner().copy_file(tmp_path / "missing", tmp_path / "vmlinuz")
+    assert list(tmp_path.iterdir()) == []

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pyanaconda.core.constants import ANACONDA_ENVIRON
 from pyanaconda.modules.common.util import is_module_available
+from pyanaconda.payload.manager import payloadMgr
 from pyanaconda.ui.tui.spokes import NormalTUISpoke
 from simpleline.render.containers import ListColumnContainer
 from simpleline.render.prompt import Prompt
@@ -124,9 +125,13 @@ class OvirtImgbasedSpoke(NormalTUISpoke):
         """Store the image in anaconda's live-image source and the settings in the addon's service."""
         model = self.view().model
         config = model.config
+        current = live_image.current()
         if config.liveimg_url:
+            url = anaconda_url(config.liveimg_url)
             checksum = image.parse_checksum(config.checksum) if config.checksum else None
-            live_image.set_current(anaconda_url(config.liveimg_url), checksum)
+            if current is None or (current.url, current.checksum) != (url, checksum):
+                live_image.set_current(url, checksum)
+                payloadMgr.start(self.payload)  # anaconda sets the new image up, as its source spoke does
         self._proxy.Configuration = section_config(model).to_kickstart()
 
     @property

@@ -49,9 +49,10 @@ def test_apply_puts_the_image_in_anacondas_source_and_the_rest_in_the_service(mo
     s = make_spoke(monkeypatch, [PlannedLayout("lvmthinlv", "HostVG", "pool00")], image)
     set_calls = []
     monkeypatch.setattr(spoke.live_image, "set_current", lambda url, checksum: set_calls.append((url, checksum)))
+    monkeypatch.setattr(spoke.payloadMgr, "start", lambda payload: set_calls.append("payload set up again"))
     s.view().model.set_payload("/srv/new.squashfs")
     s.view().model.set_checksum("A" * 64)
     s.apply()
-    assert set_calls == [("file:///srv/new.squashfs", "a" * 64)]
+    assert set_calls == [("file:///srv/new.squashfs", "a" * 64), "payload set up again"]
     text = s._proxy.Configuration
     assert "--keep=3" in text and "liveimg" not in text and "checksum" not in text
