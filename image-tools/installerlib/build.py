@@ -54,7 +54,7 @@ def _assemble(tmp: Path, base: Path, timer: Timer) -> dict:
     try:
         with timer.phase("copy the installer base tree"):
             copy_base(base, work)
-        with timer.phase("modules, imgbased, launchers, byte-compile, import check"):
+        with timer.phase("modules, anaconda, stage2, byte-compile, import check"):
             modules = finish_root(work, kernel)
         with timer.phase("mksquashfs the installer root"):
             make_squashfs(work, tmp / recipe.ROOT_NAME)
