@@ -203,10 +203,17 @@ def drive_cmdline(rec: Recorder, ks: Path, logs: Path, monitor: bool) -> None:
     from pyanaconda.installation import RunInstallationTask
     task = RunInstallationTask(payload=payload, ksdata=ksdata)
     steps: list[str] = []
-    task.progress_changed_signal.connect(lambda step, msg: steps.append(f"{step} {msg}") if msg else None)
+    task.progress_changed_signal.connect(lambda step, msg: _progress(steps, step, msg))
     task.run()
     rec.data["install_progress"] = steps
     rec.done()
+
+
+def _progress(steps: list[str], step: int, message: str) -> None:
+    """Keep and print one step of anaconda's installation queue (the console shows it as it happens)."""
+    if message:
+        steps.append(f"{step} {message}")
+        print(f"{PREFIX}: install: {message}", flush=True)
 
 
 def drive_text(rec: Recorder, ks: Path, logs: Path, monitor: bool) -> None:
@@ -218,12 +225,14 @@ def drive_text(rec: Recorder, ks: Path, logs: Path, monitor: bool) -> None:
     from pyanaconda.anaconda import Anaconda
     from pyanaconda.argument_parsing import getArgumentParser
     from pyanaconda.core import constants
-    from pyanaconda.core.configuration.anaconda import conf
+    from pyanaconda.core.kernel import KernelArguments
     from pyanaconda.payload.manager import payloadMgr
     from pyanaconda.threading import AnacondaThread, threadMgr
     from pyanaconda.ui.context import context
     from pyanaconda.ui.lib.storage import ignore_nvdimm_blockdevs, ignore_oemdrv_disks, reset_storage
-    opts = getArgumentParser("anaconda-run", conf).parse_args(["--text"])
+    # The options anaconda.py would have with --text and no inst.* boot options.
+    boot = KernelArguments.from_string("")
+    opts = getArgumentParser("anaconda-run", boot).parse_args(["--text"], boot_cmdline=boot)
     anaconda = Anaconda()
     anaconda.set_from_opts(opts)
     anaconda.ksdata = ksdata

@@ -80,7 +80,8 @@ def run_outer(args: argparse.Namespace) -> int:
     env = inner_env(stage, Path(args.anaconda))
     if args.dialog:
         result["inner_rc"], result["dialog"], error = run_dialog(cmd, env, json.loads(Path(args.dialog).read_text()),
-                                                                 stage, args.timeout, dev)
+                                                                 result_path.with_suffix(".tui.log"),
+                                                                 args.timeout, dev)
         result["error"] = error
     else:
         try:
@@ -126,7 +127,7 @@ write_result = anaconda_run.write_result
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\r")
 
 
-def run_dialog(cmd: list[str], env: dict[str, str], steps: list[dict[str, Any]], stage: Path,
+def run_dialog(cmd: list[str], env: dict[str, str], steps: list[dict[str, Any]], transcript_path: Path,
                timeout: float, disk: str) -> tuple[int | None, list[dict[str, Any]], str | None]:
     """Run the inner process on a pty and answer anaconda's text UI step by step.
 
@@ -136,8 +137,7 @@ def run_dialog(cmd: list[str], env: dict[str, str], steps: list[dict[str, Any]],
     the match instead (a number anaconda chose); ``fingerprint`` records the disk's fingerprint
     when the step is met (to prove nothing was written before the installation began).
     """
-    (stage / "logs").mkdir(exist_ok=True)
-    with open(stage / "logs" / "tui.log", "w") as transcript:
+    with open(transcript_path, "w") as transcript:
         return _answer(cmd, env, steps, timeout, transcript, disk)
 
 
@@ -162,7 +162,7 @@ def _answer(cmd: list[str], env: dict[str, str], steps: list[dict[str, Any]], ti
                          f"{type(exc).__name__} after {time.monotonic() - t0:.0f}s")
                 seen.append({"expect": step["expect"], "met": False,
                              "screen": _ANSI.sub("", child.before or "")[-3000:]})
-                break
+                return None, seen, error  # the UI waits for an answer that will never come: stop it
             record = {"expect": step["expect"], "met": True, "seconds": round(time.monotonic() - t0, 1),
                       "screen": _ANSI.sub("", (child.before or "") + (child.after or ""))[-3000:]}
             if step.get("fingerprint"):
@@ -214,6 +214,9 @@ def run_inner(args: argparse.Namespace) -> int:
         anaconda_run.write_result(stage / "inner.json", {"ok": False, "phase": "stage", "error": str(exc)})
         return EXIT_PHASE_FAILED
     namespace = os.readlink("/proc/self/ns/mnt")
+    # anaconda collects the addon's spokes only when the package imports from where it found them
+    # (the installed copy), not from this checkout that the driver's own imports put first.
+    sys.path.insert(0, "/usr/share/anaconda/addons")
     rc = anaconda_run.run(args.mode, stage / "ks.cfg", stage / "inner.json", stage / "logs", monitor=True)
     data = json.loads((stage / "inner.json").read_text())
     data["namespace"] = namespace

@@ -14,7 +14,8 @@ anything is written:
   nobody is there to choose, so such a kickstart is refused with the line to add;
 - ``autopart`` of another type, ``part /``, a plain ``logvol /`` and ``mount`` are refused on
   their own line;
-- the payload is the ``liveimg`` command; the section's own layout options (``--disk``,
+- the payload is the ``liveimg`` command, its ``--checksum`` a bare sha256 hex digest (anaconda
+  compares it so, after the download); the section's own layout options (``--disk``,
   ``--boot-size``, ``--pool-size``, ``--base-size``, ``--no-layout``, ``volume`` lines) and
   ``--liveimg`` belong to ``imgbase-install`` and are refused on the header line;
 - ``--vg`` and ``--pool``, when given, must name the VG and pool of the explicit layout (with
@@ -24,6 +25,7 @@ anything is written:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,6 +68,7 @@ def check(handler: Any, section: AddonConfig, header_lineno: int | None,
     if not getattr(handler, "liveimg", None) or not handler.liveimg.seen:
         raise _fail(header_lineno, "anaconda installs the image from the `liveimg` command: add "
                     "`liveimg --url=URL --checksum=SHA256`", text=header_text)
+    _check_checksum(handler.liveimg)
     mount = getattr(handler, "mount", None)
     if mount is not None and getattr(mount, "seen", False):
         raise _fail(mount.lineno, f"`mount` reuses existing filesystems; imgbased needs a fresh thin layout: "
@@ -79,6 +82,16 @@ def check(handler: Any, section: AddonConfig, header_lineno: int | None,
                         text=header_text)
         return AnacondaPlan(automatic=True, vg=None, pool=None)
     return _check_explicit(handler, section, header_lineno, header_text)
+
+
+def _check_checksum(liveimg: Any) -> None:
+    """anaconda compares --checksum with the image's sha256 as bare hex: a prefix would fail it later."""
+    checksum = liveimg.checksum or ""
+    if checksum and not re.fullmatch(r"[0-9a-fA-F]{64}", checksum):
+        bare = checksum.partition(":")[2] if checksum.lower().startswith("sha256:") else None
+        fix = f"--checksum={bare}" if bare else "the 64 hex digits of the image's sha256"
+        raise _fail(liveimg.lineno, f"anaconda compares --checksum as a bare sha256 hex digest: give {fix}",
+                    liveimg)
 
 
 def _check_section(section: AddonConfig, lineno: int | None, text: str | None) -> None:

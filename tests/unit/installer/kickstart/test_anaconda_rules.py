@@ -108,3 +108,11 @@ def test_the_shipped_anaconda_kickstarts_pass(name, automatic):
     section = re.search(r"(?ms)^%addon.*?^%end\n", text).group(0)
     plan = check(handler, read_section(section), 1)
     assert plan.automatic is automatic and plan.vg in (None, "HostVG")
+
+
+def test_a_prefixed_checksum_is_refused_naming_the_bare_digest():
+    """anaconda compares --checksum as bare hex after downloading: sha256:HEX would fail only then."""
+    digest = "ab" * 32
+    err = refused(THIN + f"liveimg --url=https://h/i.squashfs --checksum=sha256:{digest}\n")
+    assert err.lineno == 7 and f"give --checksum={digest}" in err.message
+    assert run(THIN + f"liveimg --url=https://h/i.squashfs --checksum={digest.upper()}\n").vg == "HostVG"
