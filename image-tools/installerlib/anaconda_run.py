@@ -248,6 +248,8 @@ def drive_text(rec: Recorder, ks: Path, logs: Path, monitor: bool) -> None:
 
     rec.phase("ui")
     anaconda.intf.setup(ksdata)
+    # Where the addon was imported from: anaconda shows its spokes only from the installed copy.
+    rec.data["addon_package"] = getattr(sys.modules.get("org_ovirt_imgbased"), "__file__", None)
     anaconda.intf.run()
     rec.done()
     from pyanaconda.modules.common.constants.objects import DEVICE_TREE

@@ -18,6 +18,7 @@ files) and writes one JSON result.  Exit code: 0 the installation finished, 1 a 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import re
@@ -215,8 +216,10 @@ def run_inner(args: argparse.Namespace) -> int:
         return EXIT_PHASE_FAILED
     namespace = os.readlink("/proc/self/ns/mnt")
     # anaconda collects the addon's spokes only when the package imports from where it found them
-    # (the installed copy), not from this checkout that the driver's own imports put first.
+    # (the installed copy), not from this checkout that the driver's own imports put first; the
+    # import system cached that directory before it was bound into place.
     sys.path.insert(0, "/usr/share/anaconda/addons")
+    importlib.invalidate_caches()
     rc = anaconda_run.run(args.mode, stage / "ks.cfg", stage / "inner.json", stage / "logs", monitor=True)
     data = json.loads((stage / "inner.json").read_text())
     data["namespace"] = namespace

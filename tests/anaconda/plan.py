@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import shlex
 import subprocess
 import sys
@@ -28,7 +27,7 @@ TUI_KEPT = "f-tui-install"
 INTERACTIVE = REPO / "kickstarts/interactive.ks"
 # The text UI's prompts (simpleline and anaconda 38): a step is met only once its screen is drawn.
 PROMPT = r"Please make a selection from the above"
-ASKED = r"\(empty: keep as is\)"
+ASKED = r"\(empty:\s+keep\s+as\s+is\)"  # a question's prompt; simpleline may wrap it
 # autopart with the product drop-in (90-imgbased.conf) asks for about 20 GiB of LVs: sparse 32 GiB disks.
 DISK_SIZE = 32 << 30
 
@@ -135,7 +134,7 @@ def dialog(kind: str, disk: str, liveimg: Path, checksum: str) -> list[dict[str,
     """
     if kind == "incomplete":
         return _destination(disk, "lvm") + [
-            {"expect": rf"\[!\] Image-based host[\s\S]*?Not ready: [\s\S]*?{PROMPT}", "send": "b",
+            {"expect": rf"\[!\] Image-based host[\s\S]*?Not\s+ready:[\s\S]*?{PROMPT}", "send": "b",
              "why": "the hub says what our spoke misses", "fingerprint": True},
             {"expect": rf"Please complete all spokes before continuing[\s\S]*?{PROMPT}", "send": "q",
              "why": "the hub refuses to begin", "fingerprint": True},
@@ -145,11 +144,13 @@ def dialog(kind: str, disk: str, liveimg: Path, checksum: str) -> list[dict[str,
         _pick("Image-based host", "the hub lists our spoke"),
         _pick("Image", "our spoke's image item"),
         {"expect": rf"(\d+)\) Image: [\s\S]*?{PROMPT}", "send_group": 1, "why": "the image screen"},
-        {"expect": rf"Image URL[^\n]*{ASKED}", "send": f"file://{liveimg}", "why": "the spoke asks for the URL"},
+        {"expect": rf"Image URL[\s\S]*?{ASKED}", "send": f"file://{liveimg}", "why": "the spoke asks for the URL"},
         {"expect": rf"(\d+)\) Checksum: none[\s\S]*?{PROMPT}", "send_group": 1, "why": "the new image, no checksum"},
-        {"expect": rf"sha256 of the image[^\n]*{ASKED}", "send": checksum, "why": "the spoke asks for the checksum"},
-        {"expect": rf"Checksum: sha256:[0-9a-f]{{64}}[\s\S]*?{PROMPT}", "send": "c", "why": "the checksum is shown"},
-        {"expect": rf"Base-0 from file://{re.escape(str(liveimg))} \(sha256 checked\)[\s\S]*?{PROMPT}", "send": "c",
+        {"expect": rf"sha256 of the image[\s\S]*?{ASKED}", "send": checksum, "why": "the spoke asks for the checksum"},
+        {"expect": rf"Checksum: sha256:[0-9a-f\s]{{64,80}}[\s\S]*?{PROMPT}", "send": "c",
+         "why": "the checksum is shown"},
+        # simpleline wraps long lines, even inside a path: match words, not the whole path.
+        {"expect": rf"Base-0 from file://[^ ]*?v1[\s\S]*?\(sha256\s+checked\)[\s\S]*?{PROMPT}", "send": "c",
          "why": "our spoke is ready with the chosen image"},
         {"expect": rf"\[x\] Image-based host[\s\S]*?{PROMPT}", "send": "b", "fingerprint": True,
          "why": "the hub shows every spoke complete"},

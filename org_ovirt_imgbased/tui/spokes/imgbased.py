@@ -10,6 +10,8 @@ is a thin LV.  Nothing is written to disk here.
 
 from __future__ import annotations
 
+import logging
+
 from pyanaconda.core.constants import ANACONDA_ENVIRON
 from pyanaconda.modules.common.util import is_module_available
 from pyanaconda.payload.manager import payloadMgr
@@ -30,6 +32,8 @@ from org_ovirt_imgbased.tui.model import InstallerModel, config_from_text
 from org_ovirt_imgbased.tui.screens import FormScreen, PayloadScreen, add_lines
 
 __all__ = ["OvirtImgbasedSpoke"]
+
+log = logging.getLogger("anaconda.ui.tui.spokes.imgbased")
 
 
 def N_(text: str) -> str:
@@ -75,7 +79,10 @@ class OvirtImgbasedSpoke(NormalTUISpoke):
     @classmethod
     def should_run(cls, environment, data) -> bool:
         """In the installer only (never at firstboot), and only when the addon's service runs."""
-        return environment == ANACONDA_ENVIRON and is_module_available(OVIRT_IMGBASED)
+        shown = environment == ANACONDA_ENVIRON and is_module_available(OVIRT_IMGBASED)
+        log.debug("imgbased spoke: %s in %s (module %s)", "shown" if shown else "not shown", environment,
+                  OVIRT_IMGBASED.service_name)
+        return shown
 
     def view(self) -> AnacondaView:
         """The spoke's state, with the layout and the image as anaconda has them now."""
