@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from imagelib.common import ImgbaseError
+from imagelib.liveimg import sha256_file
 
 from . import recipe, updates
 
@@ -29,13 +30,17 @@ LIVEIMG_LINE = re.compile(r"^liveimg\b.*$", re.M)
 
 
 def ipxe_script(ks_url: str, stage2_url: str, extra_args: list[str] | None = None,
-                updates_url: str | None = None) -> str:
-    """The iPXE script: kernel and initramfs beside the script (TFTP), then boot the installer."""
+                updates_url: str | None = None, digests: dict[str, str] | None = None) -> str:
+    """The iPXE script: kernel and initramfs beside the script (TFTP), then boot the installer.
+
+    digests ({"stage2": HEX, "updates": HEX}) become imgbased.*_sha256= arguments the initramfs checks.
+    """
     for url in (ks_url, stage2_url, *([updates_url] if updates_url is not None else [])):
         if not url or any(c.isspace() for c in url):
             raise ImgbaseError(f"{url!r} is not a usable URL for the kernel command line")
     updates = [f"inst.updates={updates_url}"] if updates_url else []
-    args = ["ip=dhcp", f"inst.ks={ks_url}", f"inst.stage2={stage2_url}", *updates, *KERNEL_ARGS,
+    sums = [f"imgbased.{name}_sha256={hexdigest}" for name, hexdigest in sorted((digests or {}).items())]
+    args = ["ip=dhcp", f"inst.ks={ks_url}", f"inst.stage2={stage2_url}", *updates, *sums, *KERNEL_ARGS,
             *(extra_args or [])]
     return (f"#!ipxe\n"
             f"echo imgbased PXE installer: loading {recipe.KERNEL_NAME} and {recipe.INITRD_NAME}\n"
@@ -80,8 +85,10 @@ def write_pxe_tree(dest: Path, installer_dir: Path, ks_url: str, stage2_url: str
         place(installer_dir / name, dest / name)
     updates.build_updates(dest / recipe.UPDATES_NAME)
     stage2 = stage2_url or beside(ks_url, recipe.ROOT_NAME)
+    digests = {"stage2": sha256_file(dest / recipe.ROOT_NAME), "updates": sha256_file(dest / recipe.UPDATES_NAME)}
     script = dest / BOOTFILE
-    script.write_text(ipxe_script(ks_url, stage2, extra_args, updates_url or beside(ks_url, recipe.UPDATES_NAME)))
+    script.write_text(ipxe_script(ks_url, stage2, extra_args, updates_url or beside(ks_url, recipe.UPDATES_NAME),
+                                  digests))
     return script
 
 
