@@ -1,12 +1,14 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""End to end after the real anaconda: boot the disks anaconda installed, update one, boot the update.
+"""End to end after the real anaconda: boot the disk its text UI installed, update it, boot the update.
 
-The disks are kept by `make check-anaconda` (tests/anaconda): variant (b), the kickstart's explicit
-HostVG thin layout with /var and /var/log, and variant (f), the interactive text UI's automatic
-thin layout; when one is missing or was installed from another image, the test installs it first
-(one more VM run).  A copy of (b) boots through BIOS + GRUB into Base-0.1, keeps a config file,
-runs `imgbase update` to the v2 image, and must boot Base-1.1 with the file kept and the data
-volumes still mounted.  A copy of (f) must boot into Base-0.1 with `imgbase check` OK.
+The disk is variant (f) of the anaconda tier (tests/anaconda): the interactive text install
+(Installation Destination's automatic thin layout, the image chosen in our spoke), kept by
+`make check-anaconda`; when it is missing or was installed from another image, this test
+installs it first (one more VM run).  A copy boots through BIOS + GRUB into Base-0.1 with
+`imgbase check` OK, keeps a config file, runs `imgbase update` to the v2 image, and must boot
+Base-1.1 with the file kept and the data volumes still mounted.  The unattended kickstart path
+(the explicit HostVG layout) is booted by tests/e2e/test_pxe.py, installed by anaconda from the
+network.
 """
 
 from __future__ import annotations
@@ -20,16 +22,16 @@ from imagelib.liveimg import sha256_file
 from vmlab import lifecycle
 from vmlab.host import TestHost
 
-from tests.anaconda import plan
+from tests.anaconda import checks, plan
 
 pytestmark = pytest.mark.e2e
 
-ROOT_IS = 'test "$(lvs --noheadings -o vg_name,lv_name "$(findmnt -no SOURCE /)" | xargs)" = "HostVG {layer}"\n'
+ROOT_IS = 'test "$(lvs --noheadings -o vg_name,lv_name "$(findmnt -no SOURCE /)" | xargs)" = "{vg} {layer}"\n'
 DATA_VOLUMES = ('test "$(lvs --noheadings -o lv_name "$(findmnt -no SOURCE /var)" | xargs)" = var\n'
                 'test "$(lvs --noheadings -o lv_name "$(findmnt -no SOURCE /var/log)" | xargs)" = var_log\n')
 
 
-def installed_disk(v1, name: str = plan.KEPT) -> tuple[dict, object]:
+def installed_disk(v1, name: str = plan.TUI_KEPT) -> tuple[dict, object]:
     """A kept variant's result and disk for this v1 image: the anaconda tier's, else installed here."""
     work = plan.work_dir()
     result = plan.kept_result(work, v1, name)
@@ -51,23 +53,25 @@ def boots(tmp_path_factory):
     v1, v2 = lifecycle.build_liveimg(1), lifecycle.build_liveimg(2)
     result, disk = installed_disk(v1)
     timings = ", ".join(f"{k} {v}s" for k, v in (result.get("timings") or {}).items())
-    print(f"\ninstall times for {v1.name}: anaconda {result.get('seconds')}s in the driver ({timings}); "
-          "imgbase-install: see the lifecycle's 'install' phase below")
+    answers = ", ".join(f"{s['seconds']}s" for s in result.get("dialog") or [] if s.get("met"))
+    print(f"\ntext UI install of {v1.name}: {result.get('seconds')}s in the driver ({timings}; waits per "
+          f"answered screen: {answers}); imgbase-install: see the lifecycle's 'install' phase")
     if not result.get("ok"):
-        pytest.fail(f"anaconda did not install variant (b): phase {result.get('phase')}: {result.get('error')}")
+        pytest.fail(f"anaconda's text UI did not install: phase {result.get('phase')}: {result.get('error')}")
+    vg = checks.imgbased_vg(result) or "?"
     work = tmp_path_factory.mktemp("anaconda-boot")
     host = TestHost(work, say=print)
     subprocess.run(["cp", "--sparse=always", str(disk), str(host.disk)], check=True)
     v2_name = host.put(v2)
-    first = host.boot("anaconda first boot, keep a file, update",
-                      ROOT_IS.format(layer="Base-0.1") + DATA_VOLUMES +
+    first = host.boot("anaconda first boot, check, keep a file, update",
+                      ROOT_IS.format(vg=vg, layer="Base-0.1") + DATA_VOLUMES + "imgbase check\n" +
                       "echo kept-by-update > /etc/imgbased-e2e-anaconda.conf\n"
                       f'imgbase update --checksum sha256:{sha256_file(v2)} "$IMGBASED_JOB_SHARE/{v2_name}"\n'
                       "imgbase layout\n")
     second = []
     if first.layer == "Base-0.1" and first.job_rc == 0:
         second.append(host.boot("the update after anaconda",
-                                ROOT_IS.format(layer="Base-1.1") + DATA_VOLUMES +
+                                ROOT_IS.format(vg=vg, layer="Base-1.1") + DATA_VOLUMES +
                                 "grep -qx kept-by-update /etc/imgbased-e2e-anaconda.conf\n"
                                 "grep -qx version=2 /etc/imgbased-test.conf\nimgbase layout\nimgbase check\n"))
     for b in [first, *second]:
@@ -77,10 +81,10 @@ def boots(tmp_path_factory):
 
 
 def test_anaconda_disk_boots_base_0_1_and_updates(boots):
-    """The disk anaconda installed boots Base-0.1 with /var and /var/log from their thin LVs."""
+    """The disk anaconda's text UI installed boots Base-0.1, /var and /var/log from their thin LVs, check OK."""
     first = boots[0]
     assert first.layer == "Base-0.1", first.job_log
-    assert first.job_rc == 0, first.job_log
+    assert first.job_rc == 0 and "Status: OK" in first.job_log, first.job_log
 
 
 def test_update_boots_base_1_1_with_the_config_kept(boots):
@@ -90,20 +94,3 @@ def test_update_boots_base_1_1_with_the_config_kept(boots):
     assert second.layer == "Base-1.1", second.job_log
     assert second.job_rc == 0 and "Status: OK" in second.job_log, second.job_log
 
-
-def test_text_ui_disk_boots_base_0_1(tmp_path):
-    """The disk installed through anaconda's text UI boots Base-0.1, and imgbase check says OK."""
-    if os.geteuid() != 0:
-        pytest.skip("the end-to-end test builds images and disks: run it as root")
-    result, disk = installed_disk(lifecycle.build_liveimg(1), plan.TUI_KEPT)
-    if not result.get("ok"):
-        pytest.fail(f"anaconda's text UI did not install: phase {result.get('phase')}: {result.get('error')}")
-    steps = ", ".join(f"{s['seconds']}s" for s in result.get("dialog") or [] if s.get("met"))
-    print(f"\ntext UI install: {result.get('seconds')}s in the driver (waits per answered screen: {steps})")
-    host = TestHost(tmp_path, say=print)
-    subprocess.run(["cp", "--sparse=always", str(disk), str(host.disk)], check=True)
-    boot = host.boot("text UI first boot", "imgbase layout\nimgbase check\n")
-    print(f"  boot {boot.name!r}: {boot.layer} job exit {boot.job_rc} in {boot.seconds:.0f}s")
-    shutil.rmtree(host.share, ignore_errors=True)
-    assert boot.layer == "Base-0.1", boot.job_log
-    assert boot.job_rc == 0 and "Status: OK" in boot.job_log, boot.job_log
