@@ -41,7 +41,7 @@ check-vm:
 
 # The real anaconda 38.23.4 with the addon: one VM boot installs every kickstart of
 # tests/anaconda/kickstarts on its own disk (tests/anaconda/driver.py inside the guest), then
-# the tests read the results.  Variant (b)'s disk is kept for tests/e2e/test_anaconda_boot.py.
+# the tests read the results.  Variant (f)'s disk (the text install) is kept for tests/e2e/test_anaconda_boot.py.
 check-anaconda:
 	$(PYTEST) tests/anaconda -q -rs -s
 

@@ -3,7 +3,7 @@
 
 All variants run in ONE VM boot (``image-tools/vm-run --udev --mem 3072``), each on its own
 blank disk and in its own driver run (a fresh anaconda launcher), one after the other.  The
-disk of variant (b) is a file in the work directory, kept for tests/e2e/test_anaconda_boot.py.
+disk of variant (f), the text install, is a file in the work directory, kept for tests/e2e/test_anaconda_boot.py.
 """
 
 from __future__ import annotations
@@ -22,8 +22,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[2]
 KICKSTARTS = Path(__file__).resolve().parent / "kickstarts"
 DRIVER = Path(__file__).resolve().parent / "driver.py"
-KEPT = "b-explicit-thin"
-TUI_KEPT = "f-tui-install"
+KEPT = TUI_KEPT = "f-tui-install"  # the disk tests/e2e/test_anaconda_boot.py boots
 INTERACTIVE = REPO / "kickstarts/interactive.ks"
 # The text UI's prompts (simpleline and anaconda 38): a step is met only once its screen is drawn.
 PROMPT = r"Please make a selection from the above"
@@ -51,7 +50,6 @@ VARIANTS = [
     Variant("c-addon-only", "vdd", expect_ok=False),
     Variant("g-tui-incomplete", "vde", expect_ok=False, dialog="incomplete"),
     Variant(TUI_KEPT, "vdf", keep=True, dialog="install"),
-    Variant(KEPT, "vdg", keep=True),
 ]
 
 

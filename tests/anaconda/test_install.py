@@ -1,10 +1,11 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""The real anaconda 38 installs the test image with the addon: six runs, one VM boot.
+"""The real anaconda 38 installs the test image with the addon: five runs, one VM boot.
 
-(b) the explicit HostVG thin layout with /var and /var/log (kickstart, unattended) and (f) the
-interactive text UI from kickstarts/interactive.ks (the admin picks the disk in Installation
-Destination and the image in our spoke, then begins): each must install, and the addon must
-have adopted anaconda's root as Base-0 + Base-0.1 with its boot entry.  (c) an unattended
+(f) the interactive text UI from kickstarts/interactive.ks (the admin picks the disk in
+Installation Destination and the image in our spoke, then begins) must install, and the addon
+must have adopted anaconda's root as Base-0 + Base-0.1 with its boot entry.  The unattended
+kickstart install of the explicit HostVG layout runs in tests/e2e/test_pxe.py: anaconda from
+the network, then a boot checking the root and the data volumes.  (c) an unattended
 (`cmdline`) kickstart with only the %addon section, (d) a non-thin root and (e) an unknown
 %addon option must be refused while the kickstart is read, naming the line, with the disk
 untouched.  (g) the text UI with our spoke left incomplete: the hub refuses to begin and says
@@ -21,9 +22,8 @@ from tests.anaconda import checks, plan
 
 pytestmark = pytest.mark.anaconda
 
-KEPT = plan.KEPT
 TUI = plan.TUI_KEPT
-INSTALLED = [TUI, KEPT]
+INSTALLED = [TUI]
 
 
 def _why(result: dict) -> str:
@@ -74,19 +74,6 @@ def test_layer_fstab_names_the_layer(result):
     assert fstab is not None, f"cannot read {vg}/{checks.LAYER}'s /etc/fstab ({_why(result)})"
     roots = [dev for dev, mnt in checks.fstab_entries(fstab) if mnt == "/"]
     assert len(roots) == 1 and checks.names_lv(roots[0], vg, checks.LAYER), fstab
-
-
-@pytest.mark.parametrize("result", [KEPT], indirect=True)
-def test_explicit_layout_keeps_its_thin_data_volumes(result):
-    """(b): VG HostVG with /var and /var/log as thin LVs in pool00, mounted by the layer's fstab."""
-    lvs = {r["lv_name"]: r for r in result["inspect"]["lvs"] if r["vg_name"] == "HostVG"}
-    for name in ("var", "var_log"):
-        assert name in lvs and lvs[name]["pool_lv"] == "pool00", lvs
-    fstab = checks.layer_fstab(result, "HostVG")
-    assert fstab is not None, f"cannot read HostVG/{checks.LAYER}'s /etc/fstab ({_why(result)})"
-    mounts = dict((mnt, dev) for dev, mnt in checks.fstab_entries(fstab))
-    assert checks.names_lv(mounts.get("/var", ""), "HostVG", "var"), fstab
-    assert checks.names_lv(mounts.get("/var/log", ""), "HostVG", "var_log"), fstab
 
 
 @pytest.mark.parametrize("result", ["d-not-thin"], indirect=True)

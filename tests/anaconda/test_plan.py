@@ -53,7 +53,7 @@ def test_addon_line_counts_from_one():
 def test_variants_use_the_disks_vm_run_attaches_in_order():
     """--attach order is vdb, vdc, ...: the variants must agree, the kept disk runs last."""
     plan.check_disk_order(plan.VARIANTS)
-    assert [v.name for v in plan.VARIANTS if v.keep] == [plan.TUI_KEPT, plan.KEPT] and plan.VARIANTS[-1].keep
+    assert [v.name for v in plan.VARIANTS if v.keep] == [plan.KEPT] and plan.VARIANTS[-1].keep
     with pytest.raises(ValueError, match="must be"):
         plan.check_disk_order([plan.Variant("x", "vdc")])
 
@@ -223,10 +223,12 @@ def test_driver_takes_anaconda_s_printed_kickstart_error():
 
 def test_kept_result_only_for_the_same_liveimg(tmp_path):
     """The e2e boot reuses the tier's disk only when it was installed from the same image."""
-    assert plan.kept_result(tmp_path, LIVE) is None
-    v = plan.Variant(plan.KEPT, "vdb", keep=True)
-    plan.prepare(tmp_path, LIVE, [v])
-    assert plan.kept_result(tmp_path, LIVE) is None
+    live, other = tmp_path / "v1.squashfs", tmp_path / "v2.squashfs"
+    live.write_bytes(b"v1")
+    assert plan.kept_result(tmp_path, live) is None
+    v = plan.Variant(plan.KEPT, "vdb", keep=True, dialog="install")
+    plan.prepare(tmp_path, live, [v], other)
+    assert plan.kept_result(tmp_path, live) is None
     (tmp_path / f"{plan.KEPT}.json").write_text(json.dumps({"ok": False, "phase": "install", "error": "x"}))
-    assert plan.kept_result(tmp_path, LIVE)["phase"] == "install"
+    assert plan.kept_result(tmp_path, live)["phase"] == "install"  # the answers named this very image
     assert plan.kept_result(tmp_path, Path("/other.squashfs")) is None
