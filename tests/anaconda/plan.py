@@ -8,6 +8,7 @@ disk of variant (f), the text install, is a file in the work directory, kept for
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -15,6 +16,7 @@ import shlex
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -265,8 +267,27 @@ def load_result(path: Path) -> dict[str, Any]:
     return data
 
 
+@contextmanager
+def work_lock(work: Path):
+    """Hold the work directory: a second run would rewrite the kickstarts and disks of the first."""
+    work.mkdir(parents=True, exist_ok=True)
+    with open(work / ".lock", "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RuntimeError(f"another anaconda tier run is using {work}: wait for it, or give this one its "
+                               "own IMGBASED_ANACONDA_WORK") from None
+        yield
+
+
 def run_all(work: Path, liveimg: Path, variants: list[Variant] = VARIANTS, timeout: float = 2400) -> Run:
-    """Run every variant in one VM boot and load their results."""
+    """Run every variant in one VM boot and load their results (the work directory held throughout)."""
+    with work_lock(work):
+        return _run_all(work, liveimg, variants, timeout)
+
+
+def _run_all(work: Path, liveimg: Path, variants: list[Variant], timeout: float) -> Run:
+    """run_all's body."""
     check_disk_order(variants)
     prepare(work, liveimg, variants, build_liveimg(2) if any(v.dialog for v in variants) else None)
     per_variant = max(600.0, timeout / len(variants) * 2)

@@ -232,3 +232,11 @@ def test_kept_result_only_for_the_same_liveimg(tmp_path):
     (tmp_path / f"{plan.KEPT}.json").write_text(json.dumps({"ok": False, "phase": "install", "error": "x"}))
     assert plan.kept_result(tmp_path, live)["phase"] == "install"  # the answers named this very image
     assert plan.kept_result(tmp_path, Path("/other.squashfs")) is None
+
+
+def test_a_second_run_on_the_same_work_directory_is_refused(tmp_path):
+    """Two runs at once would rewrite each other's kickstarts and disks: the second stops first."""
+    with plan.work_lock(tmp_path), pytest.raises(RuntimeError, match="another anaconda tier run is using"):
+        plan.run_all(tmp_path, LIVE)
+    with plan.work_lock(tmp_path):  # released again
+        pass
