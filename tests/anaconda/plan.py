@@ -29,6 +29,7 @@ INTERACTIVE = REPO / "kickstarts/interactive.ks"
 # The text UI's prompts (simpleline and anaconda 38): a step is met only once its screen is drawn.
 PROMPT = r"Please make a selection from the above"
 ASKED = r"\(empty:\s+keep\s+as\s+is\)"  # a question's prompt; simpleline may wrap it
+MISSING = "file:///missing.img"  # the image the admin mistypes in the incomplete run (short: no wrap)
 # autopart with the product drop-in (90-imgbased.conf) asks for about 20 GiB of LVs: sparse 32 GiB disks.
 DISK_SIZE = 32 << 30
 
@@ -105,23 +106,17 @@ def _pick(label: str, why: str, **more: Any) -> dict[str, Any]:
     return {"expect": rf"(\d+)\) \[.\] {label}[\s\S]*?{PROMPT}", "send_group": 1, "why": why, **more}
 
 
-def _destination(disk: str, scheme: str) -> list[dict[str, Any]]:
-    """Installation Destination: the disk, Use All Space, then the scheme (thin LVM is preselected)."""
-    steps = [
+def _destination(disk: str) -> list[dict[str, Any]]:
+    """Installation Destination: the disk, Use All Space, then the scheme the drop-in preselects (thin LVM)."""
+    return [
         _pick("Installation Destination", "the hub lists anaconda's storage spoke", timeout=900),
         {"expect": rf"(\d+)\) \[ \] [^\n]*\({disk}\)[\s\S]*?{PROMPT}", "send_group": 1,
          "why": "the storage spoke lists the disk"},
         {"expect": rf"\[x\] [^\n]*\({disk}\)[\s\S]*?{PROMPT}", "send": "c", "why": "the disk is selected"},
         _pick("Use All Space", "the partitioning options"),
         {"expect": rf"\[x\] Use All Space[\s\S]*?{PROMPT}", "send": "c", "why": "Use All Space is chosen"},
-    ]
-    thin = rf"Partition Scheme Options[\s\S]*?\[x\] LVM Thin Provisioning[\s\S]*?{PROMPT}"
-    if scheme == "thin":
-        return steps + [{"expect": thin, "send": "c", "why": "the drop-in makes thin LVM the preselected scheme"}]
-    return steps + [
-        {"expect": rf"(\d+)\) \[ \] LVM\r?\n{thin[len('Partition Scheme Options'):]}", "send_group": 1,
-         "why": "the scheme list, thin LVM preselected"},
-        {"expect": rf"\[x\] LVM\r?\n[\s\S]*?{PROMPT}", "send": "c", "why": "plain LVM is chosen instead"},
+        {"expect": rf"Partition Scheme Options[\s\S]*?\[x\] LVM Thin Provisioning[\s\S]*?{PROMPT}", "send": "c",
+         "why": "the drop-in makes thin LVM the preselected scheme"},
     ]
 
 
@@ -129,18 +124,24 @@ def dialog(kind: str, disk: str, liveimg: Path, checksum: str) -> list[dict[str,
     """The admin's answers to anaconda's text UI.
 
     'install': thin LVM on the disk, then in our spoke the image liveimg with its checksum, then
-    begin and wait for the end.  'incomplete': plain LVM instead of thin, so our spoke is not
-    ready; 'b' must be refused, then the admin quits.
+    begin and wait for the end.  'incomplete': the same disk choice, then an image that does not
+    exist typed into our spoke, so it is not ready; 'b' must be refused, then the admin quits.
     """
     if kind == "incomplete":
-        return _destination(disk, "lvm") + [
+        return _destination(disk) + [
+            _pick("Image-based host", "the hub lists our spoke"),
+            _pick("Image", "our spoke's image item"),
+            {"expect": rf"(\d+)\) Image: [\s\S]*?{PROMPT}", "send_group": 1, "why": "the image screen"},
+            {"expect": rf"Image URL[\s\S]*?{ASKED}", "send": MISSING, "why": "the spoke asks for the URL"},
+            {"expect": rf"Image: {MISSING}[\s\S]*?{PROMPT}", "send": "c", "why": "the mistyped image is shown"},
+            {"expect": rf"Not\s+ready:[\s\S]*?{PROMPT}", "send": "c", "why": "our spoke says it is not ready"},
             {"expect": rf"\[!\] Image-based host[\s\S]*?Not\s+ready:[\s\S]*?{PROMPT}", "send": "b",
              "why": "the hub says what our spoke misses", "fingerprint": True},
             {"expect": rf"Please complete all spokes before continuing[\s\S]*?{PROMPT}", "send": "q",
              "why": "the hub refuses to begin", "fingerprint": True},
             {"expect": r"Please respond 'yes' or 'no'", "send": "yes", "why": "anaconda asks before quitting"},
         ]
-    return _destination(disk, "thin") + [
+    return _destination(disk) + [
         _pick("Image-based host", "the hub lists our spoke"),
         _pick("Image", "our spoke's image item"),
         {"expect": rf"(\d+)\) Image: [\s\S]*?{PROMPT}", "send_group": 1, "why": "the image screen"},

@@ -143,12 +143,13 @@ def test_text_ui_automatic_thin_layout_and_chosen_image(result):
 
 @pytest.mark.parametrize("result", ["g-tui-incomplete"], indirect=True)
 def test_text_ui_hub_refuses_to_begin_with_our_spoke_incomplete(result):
-    """(g): plain LVM chosen: our spoke says the root must be thin, 'b' is refused, nothing is written."""
+    """(g): a mistyped image left in our spoke: it says so, 'b' is refused, nothing is written."""
     steps = _steps(result)
     refused = next(s for s in steps if "Please complete all spokes before continuing" in s["screen"])
     assert "[!] Image-based host" in refused["screen"], refused["screen"]
-    for words in ("Not ready:", "lvmlv", "Provisioning"):  # the hub wraps its columns: words, not sentences
+    for words in ("Not ready:", "cannot", plan.MISSING):  # the hub wraps its columns: words, not sentences
         assert words in refused["screen"], refused["screen"]
+    assert "[x] Installation Destination" in refused["screen"], "only our spoke should be incomplete"
     assert not result["ok"] and result["phase"] == "ui", _why(result)
     assert refused["disk"] == result["disk_before"]
     assert checks.disk_untouched(result) == []

@@ -110,10 +110,12 @@ def test_dialog_steps_match_the_screens_they_wait_for():
               "        (Automatic partitioning selected)     (Base-0 from file:///x)\n\n"
               "Please make a selection from the above ['b' to begin installation]: ")
     assert re.search(hub["expect"], screen).group(1) == "2"
-    scheme = [s for s in plan.dialog("incomplete", "vdf", LIVE, "0" * 64) if "LVM" in s["expect"]][0]
-    screen = ("Partition Scheme Options\n\n1) [ ] Standard Partition\n2) [ ] Btrfs\n3) [ ] LVM\r\n"
-              "4) [x] LVM Thin Provisioning\n\nPlease make a selection from the above ['c' to continue]: ")
-    assert re.search(scheme["expect"], screen).group(1) == "3"
+    refused = [s for s in plan.dialog("incomplete", "vdf", LIVE, "0" * 64) if s.get("send") == "b"][0]
+    screen = (" 1) [x] Installation Destination       2) [!] Image-based host\n"
+              "        (Automatic partitioning               (Not ready: the image cannot\n"
+              "        selected)                             be read: file:///missing.img:\n\n"
+              "Please make a selection from the above ['b' to begin installation]: ")
+    assert re.search(refused["expect"], screen)
 
 
 def test_load_result_turns_missing_and_broken_files_into_failures(tmp_path):

@@ -129,11 +129,16 @@ class OvirtImgbasedSpoke(NormalTUISpoke):
         return super().input(args, key)
 
     def apply(self) -> None:
-        """Store the image in anaconda's live-image source and the settings in the addon's service."""
-        model = self.view().model
+        """Store the image in anaconda's live-image source and the settings in the addon's service.
+
+        An image that cannot be read is not handed to anaconda (its payload set-up would stop the
+        installer): the spoke keeps it, stays incomplete and says why.
+        """
+        view = self.view()
+        model = view.model
         config = model.config
         current = live_image.current()
-        if config.liveimg_url:
+        if config.liveimg_url and view.image_problem() is None:
             url = anaconda_url(config.liveimg_url)
             checksum = image.parse_checksum(config.checksum) if config.checksum else None
             if current is None or (current.url, current.checksum) != (url, checksum):

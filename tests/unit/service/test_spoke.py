@@ -56,3 +56,17 @@ def test_apply_puts_the_image_in_anacondas_source_and_the_rest_in_the_service(mo
     assert set_calls == [("file:///srv/new.squashfs", "a" * 64), "payload set up again"]
     text = s._proxy.Configuration
     assert "--keep=3" in text and "liveimg" not in text and "checksum" not in text
+
+
+def test_an_image_that_cannot_be_read_is_not_handed_to_anaconda(monkeypatch):
+    """anaconda's payload set-up would stop the installer: the spoke keeps the choice and stays incomplete."""
+    image = spoke.live_image.LiveImage("file:///srv/rootfs.squashfs", None)
+    s = make_spoke(monkeypatch, [PlannedLayout("lvmthinlv", "HostVG", "pool00")], image)
+    monkeypatch.setattr(spoke.fetch, "reachable_problem", lambda url: "file:///missing.img: no such file")
+    calls = []
+    monkeypatch.setattr(spoke.live_image, "set_current", lambda url, checksum: calls.append(url))
+    monkeypatch.setattr(spoke.payloadMgr, "start", lambda payload: calls.append("payload"))
+    s.view().model.set_payload("file:///missing.img")
+    s.apply()
+    assert calls == [] and not s.completed
+    assert "the image cannot be read: file:///missing.img: no such file" in s.status
