@@ -49,7 +49,7 @@ check-e2e:
 	$(PYTEST) tests/e2e -q -rs -s
 
 lint:
-	.venv/bin/ruff check . image-tools/vm-run image-tools/demo image-tools/make-docs image-tools/build-image image-tools/build-installer image-tools/make-liveimg image-tools/sparsify image-tools/size-report
+	.venv/bin/ruff check . image-tools/vm-run image-tools/demo image-tools/make-docs image-tools/build-image image-tools/build-installer image-tools/make-liveimg image-tools/sparsify image-tools/size-report image-tools/installer-recipe/overlay/usr/libexec/imgbased-installer/anaconda-run
 
 bench: setup
 	$(VM_RUN) --disk 80G --timeout 1200 -- env PY_COLORS=0 $(PY) tests/bench/run_all.py

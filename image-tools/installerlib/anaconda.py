@@ -1,11 +1,13 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""The real anaconda 38 in the live installer root: its source, locale, fixed paths, launcher and shims.
+"""The real anaconda 38 in the live installer root: its source, locale, fixed paths and shims.
 
 anaconda runs from its source tree through PYTHONPATH (image-tools/anaconda-env unpacks it from
 third_party with its generated version.py, bytecode and a compiled en_US.UTF-8 locale).  The
 paths anaconda fixes are laid out as it expects them: /usr/share/anaconda/dbus (its bus
 configuration and the Boss and module services), /usr/libexec/anaconda/start-module and
-/etc/anaconda/anaconda.conf.  The addon is not here: it comes with the updates image.
+/etc/anaconda/anaconda.conf.  The launcher, anaconda-run, is a file of the recipe's overlay: it
+imports pyanaconda, so it is installer content, not build library.  The addon is not here: it comes
+with the updates image.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ from pathlib import Path
 from imagelib.common import TOOLS_DIR, ImgbaseError, run
 
 ANACONDA_ENV = TOOLS_DIR / "anaconda-env"
-LAUNCHER = Path(__file__).with_name("anaconda_run.py")
 OUTCOME = Path(__file__).with_name("outcome.py")
 # Inside the root.  stage2 sets PYTHONPATH, LOCPATH and LIBBLOCKDEV_CONFIG_DIR to these.
 SRC_DIR = "usr/lib/imgbased-installer/anaconda"
@@ -25,6 +26,7 @@ LOCALE_DIR = "usr/lib/imgbased-installer/locale"
 BLOCKDEV_DIR = "usr/lib/imgbased-installer/libblockdev"
 DBUS_DIR = "usr/share/anaconda/dbus"
 ADDONS_DIR = "usr/share/anaconda/addons"
+# The launcher is the recipe's own file (overlay/usr/libexec/imgbased-installer/anaconda-run).
 RUN_LAUNCHER = "usr/libexec/imgbased-installer/anaconda-run"
 RUN_OUTCOME = "usr/libexec/imgbased-installer/outcome"
 MPATHCONF = "usr/sbin/mpathconf"
@@ -102,7 +104,7 @@ def add_shims(root: Path) -> None:
 
 
 def add_anaconda(root: Path) -> list[str]:
-    """Put anaconda's source, locale, fixed paths, shims and the two stage2 helpers into root."""
+    """Put anaconda's source, locale, fixed paths, shims and the outcome helper into root."""
     env = source_dir()
     dest = root / SRC_DIR / "pyanaconda"
     shutil.rmtree(dest, ignore_errors=True)
@@ -111,7 +113,6 @@ def add_anaconda(root: Path) -> list[str]:
     shutil.copytree(env / "locale", root / LOCALE_DIR, symlinks=True)
     services = add_fixed_paths(root, env / "src")
     add_shims(root)
-    _copy(LAUNCHER, root / RUN_LAUNCHER, 0o755)
     _copy(OUTCOME, root / RUN_OUTCOME, 0o755)
     return services
 

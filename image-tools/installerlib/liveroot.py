@@ -37,7 +37,7 @@ def add_modules(root: Path, kernel: Kernel, names: list[str]) -> list[str]:
 
 
 def add_installer(root: Path) -> None:
-    """Add anaconda (source, fixed paths, shims, anaconda-run) and the recipe overlay (stage2, drop-in)."""
+    """Add anaconda (source, fixed paths, shims) and the recipe overlay (stage2, anaconda-run, drop-in)."""
     anaconda.add_anaconda(root)
     copy_tree(recipe.RECIPE_DIR / "overlay", root)
     if not (root / recipe.STAGE2).is_file():

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.machinery
+import importlib.util
 import json
 import os
 import re
@@ -31,9 +33,6 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))  # run as a script in the guest: the disk helpers are a sibling module
-sys.path.insert(0, str(REPO / "image-tools"))  # the launcher the PXE installer runs too
-
-from installerlib import anaconda_run  # noqa: E402
 
 from tests.anaconda.guest_disk import (  # noqa: E402
     disk_fingerprint,
@@ -48,6 +47,19 @@ from tests.anaconda.guest_stage import (  # noqa: E402
     stage_shims,
     stage_tree,
 )
+
+
+def _load_launcher() -> Any:
+    """The installer's own anaconda-run (an overlay file of the installer recipe, no .py suffix)."""
+    path = REPO / "image-tools/installer-recipe/overlay/usr/libexec/imgbased-installer/anaconda-run"
+    loader = importlib.machinery.SourceFileLoader("anaconda_run", str(path))
+    spec = importlib.util.spec_from_loader("anaconda_run", loader)
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    return module
+
+
+anaconda_run = _load_launcher()
 
 STAGE_ROOT = Path("/run/imgbased-anaconda")
 EXIT_OK, EXIT_PHASE_FAILED, EXIT_DRIVER = 0, 1, 2

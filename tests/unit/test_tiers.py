@@ -121,6 +121,30 @@ def test_anaconda_directories_hold_only_their_modules():
         assert {p.name for p in (TOP / where).glob("*.py")} == expected
 
 
+def imports_pyanaconda(path: Path) -> bool:
+    """Whether a Python file imports pyanaconda (any form, at any depth)."""
+    try:
+        tree = ast.parse(path.read_text(errors="replace"))
+    except SyntaxError:
+        return False
+    for node in ast.walk(tree):
+        names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+            [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+        if any(n == "pyanaconda" or n.startswith("pyanaconda.") for n in names):
+            return True
+    return False
+
+
+def test_pyanaconda_is_imported_only_by_the_anaconda_glue():
+    """The glue (service/, tui/, gui/, categories/), tests and the installer's launcher import pyanaconda."""
+    launcher = ROOT / "image-tools/installer-recipe/overlay/usr/libexec/imgbased-installer/anaconda-run"
+    allowed = {"service", "tui", "gui", "categories", "tests"}
+    files = [p for p in ROOT.rglob("*.py") if ".venv" not in p.parts and not allowed & set(p.parts)]
+    assert any(p.parent.name == "installerlib" for p in files) and TOP / "host/fetch.py" in files
+    assert [str(p.relative_to(ROOT)) for p in files if imports_pyanaconda(p)] == []
+    assert imports_pyanaconda(launcher), "the installer's launcher is where anaconda is started"
+
+
 def test_every_module_below_the_glue_imports():
     """Every module up to the front-ends imports in the test venv (the glue needs anaconda itself)."""
     below_glue = sorted(m for m in MODULES if tier(m) <= 4 and not m.endswith("__main__"))
