@@ -3,7 +3,7 @@
 
 Read at call time, not import time, so one process can serve several test set-ups.
 IMGBASED_LOCK, IMGBASED_LOCK_WAIT, IMGBASED_RUN_DIR, IMGBASED_STATE_DIR,
-IMGBASED_HOOKS_DIRS and IMGBASED_CMDLINE override the defaults below.
+IMGBASED_HOOKS_DIRS, IMGBASED_TRUSTED_DIR and IMGBASED_CMDLINE override the defaults below.
 """
 
 from __future__ import annotations
@@ -30,6 +30,16 @@ def run_dir() -> Path:
 def journal_dir() -> Path:
     """The transaction journal (on /var, so it survives a crash and a reboot)."""
     return Path(os.environ.get("IMGBASED_STATE_DIR", "/var/lib/imgbased")) / "journal"
+
+
+def staging_dir() -> Path:
+    """Downloaded images waiting to be applied (on /var, a data volume: never in a new LV)."""
+    return Path(os.environ.get("IMGBASED_STATE_DIR", "/var/lib/imgbased")) / "images"
+
+
+def trusted_dir() -> Path:
+    """The OpenPGP public keys whose signatures imgbased accepts for images and channels."""
+    return Path(os.environ.get("IMGBASED_TRUSTED_DIR", "/etc/imgbased/trusted.d"))
 
 
 def hook_dirs() -> tuple[Path, ...]:
