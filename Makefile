@@ -37,9 +37,10 @@ check-unit:
 # One VM boot runs every test under tests/vm.  /dev/vdb is the scratch store
 # for loop-backed test disks; /dev/vdc is a blank disk for installer tests,
 # which also install the real test image (built once, cached outside the repo).
+# The test channel server runs on the host's loopback (the guest's 10.0.2.2).
 check-vm:
 	live=$$(image-tools/build-image --version 1 --liveimg) && \
-	$(VM_RUN) --disk 64G --disk 16G --udev --timeout 2700 -- \
+	$(PY) tests/vm/with-channel-server -- $(VM_RUN) --disk 64G --disk 16G --udev --reach-host --timeout 2700 -- \
 		env PY_COLORS=0 IMGBASED_TEST_DISK=/dev/vdc IMGBASED_TEST_LIVEIMG=$$live $(VM_PYTEST) tests/vm -q -rs \
 		--durations=15
 
@@ -53,7 +54,7 @@ check-e2e:
 	$(PYTEST) tests/e2e -q -rs -s
 
 lint:
-	.venv/bin/ruff check . image-tools/vm-run image-tools/demo image-tools/make-docs image-tools/build-image image-tools/build-installer image-tools/make-liveimg image-tools/sparsify image-tools/size-report image-tools/installer-recipe/overlay/usr/libexec/imgbased-installer/anaconda-run
+	.venv/bin/ruff check . image-tools/vm-run image-tools/demo image-tools/make-docs image-tools/build-image image-tools/build-installer image-tools/make-liveimg image-tools/sparsify image-tools/size-report image-tools/installer-recipe/overlay/usr/libexec/imgbased-installer/anaconda-run image-tools/publish tests/vm/with-channel-server
 
 bench: setup
 	$(VM_RUN) --disk 80G --timeout 1200 -- env PY_COLORS=0 $(PY) tests/bench/run_all.py

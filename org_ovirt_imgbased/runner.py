@@ -22,6 +22,7 @@ import signal
 import stat
 import subprocess
 import sys
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,6 +131,42 @@ def _spawn(argv: list[str], input: str | None, env: dict[str, str], capture: boo
     return Result(argv, proc.returncode, out or "", err or "")
 
 
+def _command_env(env: Mapping[str, str] | None) -> dict[str, str]:
+    """The environment of a command: the caller's, the C locale, then the call's own entries."""
+    return {**os.environ, **COMMAND_ENV, **(env or {})}
+
+
+def _not_installed(argv: list[str]) -> ImgbaseError:
+    """The one-line error for a command that is not on this system."""
+    return ImgbaseError(f"{argv[0]} is not installed; install the package that provides it")
+
+
+def _log_result(res: Result) -> None:
+    """Log a finished command's exit status and output (with --debug)."""
+    if res.stdout or res.stderr:
+        log.debug("exit %d\nstdout: %s\nstderr: %s", res.returncode, redact(res.stdout.rstrip()),
+                  redact(res.stderr.rstrip()))
+
+
+def _checked(res: Result, check: bool) -> Result:
+    """res itself, or CommandError when check is set and the command failed."""
+    if check and res.returncode != 0:
+        raise CommandError(res.argv, res.returncode, res.stderr)
+    return res
+
+
+def _drain(stream, into: list[bytes]) -> threading.Thread:
+    """Read stream to its end on a thread, appending to into (so a chatty command never blocks)."""
+    def read() -> None:
+        """Collect every chunk until end of file."""
+        while chunk := stream.read(65536):
+            into.append(chunk)
+        stream.close()
+    thread = threading.Thread(target=read, daemon=True)
+    thread.start()
+    return thread
+
+
 @dataclass
 class Result:
     """What a command did: its arguments, exit status and output."""
@@ -138,6 +175,80 @@ class Result:
     returncode: int
     stdout: str
     stderr: str
+
+
+class Feed:
+    """A running command whose stdin the caller writes in pieces; see Runner.feed.
+
+    stdout and stderr are read on threads, so a command that prints a lot never blocks.  Once
+    the command has stopped reading (it exited early: EPIPE), further writes are discarded and
+    its own exit status and stderr say why.
+    """
+
+    def __init__(self, argv: list[str], env: dict[str, str] | None, check: bool) -> None:
+        """Start argv with env; env None (dry mode) starts nothing and discards every write."""
+        self.argv, self.check = argv, check
+        self.result: Result | None = None
+        self.stopped_reading = False
+        self._proc: subprocess.Popen | None = None
+        self._out: list[bytes] = []
+        self._err: list[bytes] = []
+        self._threads: list[threading.Thread] = []
+        if env is None:
+            return
+        try:
+            self._proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                          stderr=subprocess.PIPE, env=env, bufsize=0)
+        except FileNotFoundError:
+            raise _not_installed(argv) from None
+        self._threads = [_drain(self._proc.stdout, self._out), _drain(self._proc.stderr, self._err)]
+
+    def write(self, data: bytes) -> None:
+        """Pass data to the command's stdin (discarded in dry mode or once it stopped reading)."""
+        if self._proc is None or self.stopped_reading or self.result is not None:
+            return
+        try:
+            write_all(self._proc.stdin.fileno(), data)
+        except BrokenPipeError:
+            self.stopped_reading = True
+
+    def finish(self) -> Result:
+        """Close stdin, wait for the command and return its Result (CommandError if check and it failed)."""
+        if self.result is None:
+            self.result = self._end(kill=False)
+            _log_result(self.result)
+        return _checked(self.result, self.check)
+
+    def kill(self) -> None:
+        """Stop the command at once, without an error (the stream was abandoned)."""
+        if self.result is None:
+            self.result = self._end(kill=True)
+
+    def _end(self, kill: bool) -> Result:
+        """Close stdin (killing the command first if asked), reap it and collect its output."""
+        if self._proc is None:
+            return Result(self.argv, 0, "", "")
+        if kill:
+            with contextlib.suppress(ProcessLookupError):
+                self._proc.kill()
+        with contextlib.suppress(OSError):
+            self._proc.stdin.close()
+        returncode = self._proc.wait()
+        for thread in self._threads:
+            thread.join()
+        return Result(self.argv, returncode, b"".join(self._out).decode(errors="replace"),
+                      b"".join(self._err).decode(errors="replace"))
+
+    def __enter__(self) -> Feed:
+        """The feed itself, to write to."""
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        """Finish normally, or kill the command when the block raised."""
+        if exc_type is None:
+            self.finish()
+        else:
+            self.kill()
 
 
 class Runner:
@@ -165,18 +276,28 @@ class Runner:
             self.plan(redact(shlex.join(argv)))
             return Result(argv, 0, "", "")
         log.debug("run: %s", redact(shlex.join(argv)))
-        full_env = {**os.environ, **COMMAND_ENV, **(env or {})}
         try:
-            res = _spawn(argv, input, full_env, capture, timeout)
+            res = _spawn(argv, input, _command_env(env), capture, timeout)
         except FileNotFoundError:
-            raise ImgbaseError(f"{argv[0]} is not installed; install the package that provides it") \
-                from None
-        if capture and (res.stdout or res.stderr):
-            log.debug("exit %d\nstdout: %s\nstderr: %s", res.returncode, redact(res.stdout.rstrip()),
-                      redact(res.stderr.rstrip()))
-        if check and res.returncode != 0:
-            raise CommandError(argv, res.returncode, res.stderr)
-        return res
+            raise _not_installed(argv) from None
+        if capture:
+            _log_result(res)
+        return _checked(res, check)
+
+    def feed(self, argv: Sequence[str], *, check: bool = True, readonly: bool = False,
+             env: Mapping[str, str] | None = None) -> Feed:
+        """Start argv with a stdin the caller writes piece by piece: ``with runner.feed(argv) as f``.
+
+        Leaving the block closes stdin and waits (f.result then holds the Result, and a failure
+        raises CommandError as run does); an exception in the block kills the command instead.
+        In dry mode, unless readonly, the command is only printed and writes are discarded.
+        """
+        argv = [str(a) for a in argv]
+        if self.dry and not readonly:
+            self.plan(redact(shlex.join(argv)))
+            return Feed(argv, None, check)
+        log.debug("run: %s (stdin streamed)", redact(shlex.join(argv)))
+        return Feed(argv, _command_env(env), check)
 
     def query(self, argv: Sequence[str], *, check: bool = True) -> str:
         """Run a read-only command (also in dry mode) and return its stdout."""

@@ -39,6 +39,7 @@ class RunSpec:
     udev: bool = False
     verbose: bool = False
     keep: bool = False
+    reach_host: bool = False  # a NIC on qemu's user network, unrestricted: the host is 10.0.2.2
 
 
 class StreamFilter:
@@ -122,6 +123,9 @@ def build_command(spec: RunSpec, job: Path, accel: str, kernel, initrd: Path) ->
               "vmrun.shares=" + ",".join(f"share{i}={p}" for i, p in enumerate(shares))]
     if spec.udev:
         append.append("vmrun.udev=1")
+    if spec.reach_host:
+        cmd += ["-nic", "user,model=virtio-net-pci,restrict=off"]
+        append.append("vmrun.net=1")
     return cmd + ["-kernel", str(kernel.vmlinux), "-initrd", str(initrd), "-append", " ".join(append)]
 
 

@@ -11,6 +11,7 @@ for arg in $(cat /proc/cmdline); do
         vmrun.job=*) JOB="${arg#vmrun.job=}" ;;
         vmrun.kroot=*) KROOT="${arg#vmrun.kroot=}" ;;
         vmrun.udev=1) WANT_UDEV=1 ;;
+        vmrun.net=1) WANT_NET=1 ;;
     esac
 done
 
@@ -57,6 +58,23 @@ if [ "${WANT_UDEV:-0}" = 1 ]; then
     /lib/systemd/systemd-udevd --daemon >/dev/null 2>&1
     udevadm trigger --action=add >/dev/null 2>&1
     udevadm settle --timeout=30 >/dev/null 2>&1
+fi
+
+# qemu's user network (vm-run --reach-host): the guest is 10.0.2.15, the host's loopback 10.0.2.2.
+ip link set lo up
+if [ "${WANT_NET:-0}" = 1 ]; then
+    modprobe virtio_net
+    nic=""
+    for _ in $(seq 50); do
+        nic=$(ls /sys/class/net | grep -v '^lo$' | head -1)
+        [ -n "$nic" ] && break
+        sleep 0.1
+    done
+    if [ -z "$nic" ]; then
+        echo "@@VMRUN:FAIL@@ no network card appeared for --reach-host"
+    else
+        ip link set "$nic" up && ip addr add 10.0.2.15/24 dev "$nic" && ip route add default via 10.0.2.2
+    fi
 fi
 
 # shellcheck disable=SC1091

@@ -28,11 +28,13 @@ examples:
   imgbase base --add --checksum sha256:HEX image.squashfs
   imgbase layer --add                           new writable layer on the newest base
   imgbase update image.squashfs                 new base + layer, /etc carried over, made default
+  imgbase update --check && imgbase update      update only when the channel has a newer image
   imgbase rollback                              boot the previous layer from the next boot on
   imgbase --dry layer --add                     print the commands instead of running them
 
 exit status: 0 success, 1 a refused or failed operation (one-line reason on stderr),
-2 bad usage, 70 an internal error (rerun with --debug for the traceback).
+2 bad usage, 70 an internal error (rerun with --debug for the traceback);
+`update --check`: 0 a newer image is available, 3 up to date.
 """
 
 
@@ -65,13 +67,14 @@ def make_context(args: argparse.Namespace) -> Context:
                           manage_boot=not args.no_bootloader, config_path=args.config)
 
 
-def emit(result, as_json: bool) -> None:
-    """Print a verb's result: JSON when asked, else its text form."""
+def emit(result, as_json: bool) -> int:
+    """Print a verb's result (JSON when asked, else its text form); return its exit status."""
     if result is None:
-        return
-    data, text = result
+        return 0
+    data, text, *status = result
     if as_json or text:
         print_result(data, text, as_json)
+    return status[0] if status else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,8 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging("imgbase", args.debug)
 
     def body() -> int:
-        emit(args.handler(make_context(args), args), getattr(args, "json", False))
-        return 0
+        return emit(args.handler(make_context(args), args), getattr(args, "json", False))
 
     return guarded("imgbase", args.debug, body)
 

@@ -19,8 +19,9 @@ from typing import Any, Optional
 from org_ovirt_imgbased.errors import ImgbaseError
 from org_ovirt_imgbased.redact import RedactFilter, redact
 
-#: What a verb handler returns: (JSON-ready data, text), or None for nothing to print.
-Result = Optional[tuple[Any, str]]
+#: What a verb handler returns: (JSON-ready data, text), or None for nothing to print; a third
+#: item, when present, is the exit status of a verb whose answer is its status (update --check).
+Result = Optional[tuple[Any, ...]]
 
 #: The package logger: every module logs to a child of it (logging.getLogger(__name__)).
 log = logging.getLogger("org_ovirt_imgbased")

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from org_ovirt_imgbased import defaults
+from org_ovirt_imgbased import defaults, paths
 from org_ovirt_imgbased.cli.common import Result, json_flag, one_of
 from org_ovirt_imgbased.errors import ImgbaseError
-from org_ovirt_imgbased.host import layers, naming
+from org_ovirt_imgbased.host import layers, naming, staging
 from org_ovirt_imgbased.host.context import Context
 from org_ovirt_imgbased.host.layout import Layout, render_tree
 from org_ovirt_imgbased.host.storage import lvm
@@ -42,7 +42,10 @@ def do_layout(ctx: Context, args) -> Result:
         if args.pvs or args.source:
             raise ImgbaseError("--pvs and --from need --init")
         layout = ctx.layout()
-        return layout.to_dict(), render_tree(layout)
+        staged = staging.list_staged(paths.staging_dir())
+        text = render_tree(layout) + "".join(f"\nstaged: {s.name} version {s.version} ({human(s.size)}), "
+                                            "applied by `imgbase update`" for s in staged)
+        return {**layout.to_dict(), "staged": [s.as_json() for s in staged]}, text
     if args.pvs and args.source:
         raise ImgbaseError("use either --pvs (new VG) or --from (adopt a root LV), not both")
     if args.pvs:

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""Reading ``/etc/imgbased.conf``: retention, conflict policy, persist list and pool fill limit.
+"""Reading ``/etc/imgbased.conf``: retention, update source and policies, persist list, pool limit.
 
 The file is INI style (configparser, no interpolation, keys case-insensitive)::
 
@@ -8,6 +8,10 @@ The file is INI style (configparser, no interpolation, keys case-insensitive)::
 
     [update]
     conflict-policy = keep-local  # or keep-new
+    channel = https://updates.example.org/imgbased/   # the channel `imgbase update` reads:
+                                # an http, https or file URL, or an absolute path
+    signature = required        # or if-present, off; unset: required when a key is in
+                                # /etc/imgbased/trusted.d, else off
 
     [persist]
     paths = /root/.ssh          # absolute paths or globs, separated by spaces or newlines;
@@ -30,11 +34,13 @@ from __future__ import annotations
 import configparser
 import re
 import shlex
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
 from org_ovirt_imgbased import defaults
 from org_ovirt_imgbased.errors import ImgbaseError
+from org_ovirt_imgbased.host import channel, signature
 
 DEFAULT_CONFIG_PATH = defaults.CONFIG_PATH
 DEFAULT_GC_KEEP = defaults.KEEP
@@ -52,7 +58,7 @@ FORBIDDEN_PERSIST_TOPS = ("proc", "sys", "dev", "run", "boot")
 
 KNOWN_KEYS = {
     "gc": ("keep",),
-    "update": ("conflict-policy",),
+    "update": ("conflict-policy", "channel", "signature"),
     "persist": ("paths",),
     "pool": ("max-fill-percent",),
     "hooks": ("timeout",),
@@ -71,6 +77,8 @@ class Config:
     persist_paths: tuple[str, ...] = DEFAULT_PERSIST_PATHS
     max_fill_percent: int = DEFAULT_MAX_FILL_PERCENT
     hook_timeout: int = DEFAULT_HOOK_TIMEOUT
+    channel: str | None = None
+    signature_policy: str | None = None
     source: str = ""
 
 
@@ -104,6 +112,8 @@ def parse_config(text: str, source: str = str(DEFAULT_CONFIG_PATH)) -> Config:
         max_fill_percent=_int_value(parser, source, "pool", "max-fill-percent", DEFAULT_MAX_FILL_PERCENT,
                                     MIN_FILL_PERCENT, MAX_FILL_PERCENT),
         hook_timeout=_int_value(parser, source, "hooks", "timeout", DEFAULT_HOOK_TIMEOUT, 1, MAX_HOOK_TIMEOUT),
+        channel=_channel_value(parser, source),
+        signature_policy=_signature_value(parser, source),
         source=source,
     )
 
@@ -150,6 +160,29 @@ def _policy_value(parser: configparser.ConfigParser, source: str) -> str:
     if raw not in CONFLICT_POLICIES:
         raise ImgbaseError(f"{source}: [update] conflict-policy = {raw!r} is not valid; use "
                            f"{' or '.join(CONFLICT_POLICIES)} (default {DEFAULT_CONFLICT_POLICY})")
+    return raw
+
+
+def _channel_value(parser: configparser.ConfigParser, source: str) -> str | None:
+    """The default update channel: an http, https or file URL, or an absolute path."""
+    raw = _raw(parser, "update", "channel")
+    if raw is None:
+        return None
+    problem = channel.url_problem(raw)
+    if not problem and not urllib.parse.urlsplit(raw).scheme and not raw.startswith("/"):
+        problem = "is neither a URL nor an absolute path"
+    if problem:
+        raise ImgbaseError(f"{source}: [update] channel = {raw!r} {problem}; use an http://, https:// or "
+                           "file:// URL or an absolute path (default: none)")
+    return raw
+
+
+def _signature_value(parser: configparser.ConfigParser, source: str) -> str | None:
+    """The signature policy; None leaves the default (required when a key is trusted, else off)."""
+    raw = _raw(parser, "update", "signature")
+    if raw is not None and raw not in signature.POLICIES:
+        raise ImgbaseError(f"{source}: [update] signature = {raw!r} is not valid; use "
+                           f"{', '.join(signature.POLICIES)} (default: required when a key is trusted, else off)")
     return raw
 
 

@@ -22,6 +22,8 @@ CHUNK = MiB
 TEXT_LIMIT = MiB
 #: The schemes imgbased downloads from; everything else is refused before any request.
 REMOTE_SCHEMES = ("http", "https")
+#: Seconds a request may wait for the server to connect or to send the next bytes.
+TIMEOUT = 60
 
 
 class _SameSchemeRedirects(urllib.request.HTTPRedirectHandler):
@@ -36,7 +38,13 @@ class _SameSchemeRedirects(urllib.request.HTTPRedirectHandler):
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
-_OPENER = urllib.request.build_opener(_SameSchemeRedirects)
+def opener() -> urllib.request.OpenerDirector:
+    """A URL opener that follows redirects only to the same scheme.
+
+    Built per call, not at import, so that SSL_CERT_FILE and the proxy variables are read when the
+    request is made (Python 3.12 and later fix the TLS context when the handler is built).
+    """
+    return urllib.request.build_opener(_SameSchemeRedirects)
 
 
 def local_path(url: str) -> Path | None:
@@ -66,19 +74,19 @@ def fetch(url: str, workdir: Path, progress: bool = False, limit: int | None = N
         if not path.is_file():
             raise ImgbaseError(f"{url}: no such file")
         return path
-    _check_remote(url)
+    check_remote(url)
     name = Path(urllib.parse.urlparse(url).path).name or "download"
     workdir.mkdir(parents=True, exist_ok=True)
     target = workdir / name
     try:
-        with _OPENER.open(url, timeout=60) as response, open(target, "wb") as out:
-            total = _length(response.headers.get("Content-Length"))
+        with opener().open(url, timeout=TIMEOUT) as response, open(target, "wb") as out:
+            total = content_length(response.headers.get("Content-Length")) or 0
             if limit is not None and total > limit:
                 raise too_large(url, what, limit)
             _copy(response, out, total, progress, name, limit, lambda: too_large(url, what, limit))
     except (urllib.error.URLError, OSError) as exc:
         target.unlink(missing_ok=True)
-        raise ImgbaseError(f"cannot download {url}: {_reason(exc)}") from None
+        raise ImgbaseError(f"cannot download {url}: {reason(exc)}") from None
     except BaseException:
         target.unlink(missing_ok=True)
         raise
@@ -96,7 +104,7 @@ def stream_sha256(url: str) -> str:
             while chunk := src.read(CHUNK):
                 digest.update(chunk)
     except (urllib.error.URLError, OSError) as exc:
-        raise ImgbaseError(f"cannot read {url}: {_reason(exc)}") from None
+        raise ImgbaseError(f"cannot read {url}: {reason(exc)}") from None
     return digest.hexdigest()
 
 
@@ -104,8 +112,8 @@ def _open_for_reading(url: str, path: Path | None):
     """A binary stream of a local file, or of a remote URL over the same-scheme opener."""
     if path is not None:
         return open(path, "rb")  # noqa: SIM115 - the caller's with-block closes it
-    _check_remote(url)
-    return _OPENER.open(url, timeout=60)
+    check_remote(url)
+    return opener().open(url, timeout=TIMEOUT)
 
 
 def reachable_problem(url: str, timeout: float = 10) -> str | None:
@@ -114,27 +122,27 @@ def reachable_problem(url: str, timeout: float = 10) -> str | None:
     if path is not None:
         return None if path.is_file() else f"{url}: no such file"
     try:
-        _check_remote(url)
+        check_remote(url)
         request = urllib.request.Request(url, method="HEAD")
-        with _OPENER.open(request, timeout=timeout) as response:
+        with opener().open(request, timeout=timeout) as response:
             status = getattr(response, "status", 200)
     except ImgbaseError as exc:
         return str(exc)
     except urllib.error.HTTPError as exc:
-        return f"{url} answers {_reason(exc)}"
+        return f"{url} answers {reason(exc)}"
     except (urllib.error.URLError, OSError, ValueError) as exc:
-        return f"{url} does not answer: {_reason(exc)}"
+        return f"{url} does not answer: {reason(exc)}"
     return None if status == 200 else f"{url} answers {status}, not 200"
 
 
-def _reason(exc: BaseException) -> str:
+def reason(exc: BaseException) -> str:
     """A short reason for a failed request: the HTTP status, or the network error."""
     if isinstance(exc, urllib.error.HTTPError):
         return f"HTTP {exc.code} {exc.reason}"
     return str(getattr(exc, "reason", None) or exc)
 
 
-def _check_remote(url: str) -> None:
+def check_remote(url: str) -> None:
     """Refuse a scheme imgbased does not download from."""
     scheme = urllib.parse.urlparse(url).scheme
     if scheme not in REMOTE_SCHEMES:
@@ -147,12 +155,13 @@ def too_large(shown: str, what: str, limit: int | None) -> ImgbaseError:
                         f"reads for a {what}; check that the URL names a {what}, not an image")
 
 
-def _length(header: str | None) -> int:
-    """The Content-Length a server announced (0 when missing or not a number)."""
+def content_length(header: str | None) -> int | None:
+    """The Content-Length a server announced, or None when it is missing or not a number."""
     try:
-        return max(int(header or 0), 0)
+        value = int(header or "")
     except ValueError:
-        return 0
+        return None
+    return value if value >= 0 else None
 
 
 def _copy(src, dst, total: int, progress: bool, name: str, limit: int | None = None,

@@ -6,6 +6,9 @@ the base of the layer running now, the base of the default boot entry, the base 
 armed for the next boot, and every pinned base (tag ``imgbased:pinned``).  Every other base
 is removed together with its layers and their boot entries.
 
+Staged downloads (``paths.staging_dir()``) that are no longer newer than every base (applied
+already, or older) are removed too, each exactly by the files its record names.
+
 Removing one base can fail (an LV still open, say); that is reported in the result and the
 other bases are still removed.  run_gc never raises for a single base, because the update
 calls it as its last step and must not fail because of it.
@@ -16,8 +19,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+from org_ovirt_imgbased import paths
 from org_ovirt_imgbased.errors import ImgbaseError
-from org_ovirt_imgbased.host import config, hooks, layers, naming
+from org_ovirt_imgbased.host import channel, config, hooks, layers, naming, staging
 from org_ovirt_imgbased.host.boot import bls
 from org_ovirt_imgbased.host.boot.grubenv import NEXT, SAVED, TRY, GrubEnv
 from org_ovirt_imgbased.host.context import Context
@@ -56,6 +60,7 @@ class GcResult:
     removed: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    staged: list[str] = field(default_factory=list)  # staged downloads removed (or, dry, to remove)
 
     @property
     def ok(self) -> bool:
@@ -70,7 +75,8 @@ class GcResult:
     def to_dict(self) -> dict:
         """A JSON-ready description."""
         return {**self.plan.to_dict(), "dry_run": self.dry_run, "removed": self.removed,
-                "failed": [{"base": b, "error": e} for b, e in self.failed.items()], "notes": self.notes}
+                "failed": [{"base": b, "error": e} for b, e in self.failed.items()], "notes": self.notes,
+                "staged_removed": self.staged}
 
     def render(self) -> str:
         """The human report: one line per base, then what happened."""
@@ -85,7 +91,8 @@ class GcResult:
             lines.append(f"{verb} {base}" + (f" (layers {', '.join(layers)})" if layers else "") + status)
         lines += [f"error: {base}: {msg}" for base, msg in self.failed.items()]
         lines += [f"note: {note}" for note in self.notes]
-        if not self.plan.remove:
+        lines += [f"{verb} staged {name} (no newer than every base)" for name in self.staged]
+        if not self.plan.remove and not self.staged:
             lines.append("nothing to remove")
         return "\n".join(lines)
 
@@ -163,6 +170,7 @@ def collect(ctx: Context, keep: int, dry_run: bool = False) -> GcResult:
     plan = plan_gc(layout, keep, default, layout.current, armed, entries)
     result = GcResult(plan, dry_run=dry_run or ctx.runner.dry)
     if dry_run:
+        result.staged = _clean_staging(ctx, dry_run)
         return result
     for name in plan.remove:
         try:
@@ -177,7 +185,24 @@ def collect(ctx: Context, keep: int, dry_run: bool = False) -> GcResult:
         note = _fire_hook(ctx, name)
         if note:
             result.notes.append(note)
+    result.staged = _clean_staging(ctx, dry_run)
     return result
+
+
+def _clean_staging(ctx: Context, dry_run: bool) -> list[str]:
+    """Remove the staged downloads that are not newer than every base; their names."""
+    directory = paths.staging_dir()
+    if not directory.is_dir():
+        return []
+    bases = channel.base_versions(ctx.layout())
+    done = []
+    for item in staging.list_staged(directory):
+        if channel.is_newer(item.sha256, item.version, bases):
+            continue
+        if not dry_run:
+            staging.remove(item, ctx.runner)
+        done.append(item.name)
+    return done
 
 
 def _fire_hook(ctx: Context, base: str) -> str | None:

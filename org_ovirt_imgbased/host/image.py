@@ -106,6 +106,11 @@ def _background_sha256(path: Path) -> Future:
     return future
 
 
+def is_sha256(text: str) -> bool:
+    """Whether text is a sha256 digest as imgbased records it: 64 lowercase hex digits."""
+    return re.fullmatch(r"[0-9a-f]{64}", text) is not None
+
+
 def checksum_problem(text: str) -> str | None:
     """Why text is not ``sha256:HEX`` or 64 bare hex digits, or None when it is.
 
@@ -263,8 +268,13 @@ def suggested_size(used: int) -> int:
 
 
 @contextlib.contextmanager
-def open_image(runner: Runner, path: Path, checksum: str | None = None) -> Iterator[Payload]:
-    """Inspect and verify a payload; a liveimg stays mounted while the context is open."""
+def open_image(runner: Runner, path: Path, checksum: str | None = None,
+               verified: str | None = None) -> Iterator[Payload]:
+    """Inspect and verify a payload; a liveimg stays mounted while the context is open.
+
+    verified is the sha256 the caller computed in the one read that brought the file (a
+    download): it is not hashed again, and checksum is compared with it.
+    """
     path = Path(path)
     try:
         mode = path.stat().st_mode
@@ -282,12 +292,13 @@ def open_image(runner: Runner, path: Path, checksum: str | None = None) -> Itera
         return
     before = _file_identity(path)
     if checksum:
-        digest: str | Future = sha256_of(path)
+        digest: str | Future = verified or sha256_of(path)
         if digest != parse_checksum(checksum):
             raise ImgbaseError(f"checksum mismatch for {path}: expected {parse_checksum(checksum)}, "
                                f"got {digest}; the image is corrupt or not the one you meant")
     else:
-        digest = _background_sha256(path)  # nothing to verify first: hash while the copy runs
+        # nothing to verify first: hash while the copy runs (unless the caller already has it)
+        digest = verified or _background_sha256(path)
     with open(path, "rb") as f:
         head = f.read(4)
     if head == SQUASHFS_MAGIC:

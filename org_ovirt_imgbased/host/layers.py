@@ -12,7 +12,7 @@ import contextlib
 import logging
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from org_ovirt_imgbased import defaults
@@ -199,8 +199,9 @@ def check_base_size(payload: image.Payload, size: int | None, pool: lvm.LV | Non
     return want
 
 
-def base_from_payload(ctx: Context, txn: Transaction, payload: image.Payload, size: int | None) -> str:
-    """Create, fill and seal the next base from an opened payload, inside txn."""
+def base_from_payload(ctx: Context, txn: Transaction, payload: image.Payload, size: int | None,
+                      origin_tags: Sequence[str] = ()) -> str:
+    """Create, fill and seal the next base from an opened payload, inside txn (origin_tags: where it came from)."""
     runner = ctx.runner
     layout = ctx.layout()
     pool = layout.require_pool()
@@ -210,6 +211,7 @@ def base_from_payload(ctx: Context, txn: Transaction, payload: image.Payload, si
     tags = [lvm.TAG_BASE, *txn.will_create_lv(name)]
     if payload.identity:
         tags.append(f"imgbased:image={payload.identity}")
+    tags += origin_tags
     txn.step("create-base")
     lvm.create_thin(runner, layout.vg, pool.name, name, want, tags)
     txn.step("copy-image")

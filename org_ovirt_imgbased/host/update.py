@@ -112,15 +112,25 @@ def _preflight(ctx: Context, layout: Layout, payload: image.Payload, source: str
             return persist.plan_etc(old_root, new_root, cfg.conflict_policy, cfg.persist_paths)
 
 
+@dataclass(frozen=True)
+class Origin:
+    """Where a delivered image came from: the sha256 of its one read, and the tags naming it."""
+
+    sha256: str
+    tags: tuple[str, ...] = ()
+
+
 def update(ctx: Context, path: Path, checksum: str | None = None, from_layer: str | None = None,
-           try_boot: bool = False, dry_run: bool = False, size: int | None = None) -> UpdateResult:
+           try_boot: bool = False, dry_run: bool = False, size: int | None = None,
+           origin: Origin | None = None) -> UpdateResult:
     """Run the whole update as one transaction (or only its checks with dry_run)."""
     cfg = config.load_config(ctx.config_path)
     with locked():
         refuse_pending(ctx.journal_dir)
         layout = ctx.layout()
         source = source_layer(ctx, layout, from_layer)
-        with image.open_image(ctx.runner, path, checksum) as payload:
+        verified = origin.sha256 if origin else None
+        with image.open_image(ctx.runner, path, checksum, verified) as payload:
             preview = _preflight(ctx, layout, payload, source, size, cfg)
             new_base = str(naming.next_base(layout.names_in_use()))
             result = UpdateResult(str(path), source, new_base, f"{new_base}.1", dry_run, try_boot)
@@ -130,17 +140,17 @@ def update(ctx: Context, path: Path, checksum: str | None = None, from_layer: st
                 return result
             hooks.run("pre-update", source, str(path), runner=ctx.runner, timeout=cfg.hook_timeout)
             with layers.transaction(ctx, layout.vg, "update") as txn:
-                _apply(ctx, txn, payload, size, source, result, cfg)
+                _apply(ctx, txn, payload, size, source, result, cfg, origin.tags if origin else ())
         result.gc = _collect_garbage(ctx, result)
     hooks.run("post-update", result.new_layer, runner=ctx.runner, timeout=cfg.hook_timeout)
     return result
 
 
 def _apply(ctx: Context, txn, payload: image.Payload, size: int | None, source: str,
-           result: UpdateResult, cfg: config.Config) -> None:
+           result: UpdateResult, cfg: config.Config, origin_tags: tuple[str, ...] = ()) -> None:
     """Steps add-base to set-default, inside the transaction."""
     txn.step("add-base")
-    base = layers.base_from_payload(ctx, txn, payload, size)
+    base = layers.base_from_payload(ctx, txn, payload, size, origin_tags)
     txn.step("add-layer")
     layer = layers.layer_on(ctx, txn, ctx.layout(), base, with_boot=False)
     result.new_base, result.new_layer = base, layer

@@ -71,3 +71,65 @@ def test_a_failed_copy_leaves_nothing(tmp_path):
     with pytest.raises(OSError):
         Runner().copy_file(tmp_path / "missing", tmp_path / "vmlinuz")
     assert list(tmp_path.iterdir()) == []
+
+
+# --- feed: a command whose stdin is written in pieces -----------------------------------------
+
+def test_feed_streams_stdin_and_returns_the_result():
+    """Pieces written to the feed reach the command's stdin in order; the Result holds its output."""
+    with Runner().feed(["sh", "-c", "wc -c; echo done >&2"]) as feed:
+        for piece in (b"abc", b"", b"d" * 100_000):
+            feed.write(piece)
+    assert feed.result.returncode == 0 and feed.result.stdout.strip() == "100003"
+    assert feed.result.stderr == "done\n"
+
+
+def test_feed_does_not_deadlock_on_a_chatty_command():
+    """A command echoing megabytes to stdout and stderr while it is fed never blocks the writer."""
+    with Runner().feed(["sh", "-c", "tee /dev/stderr"], readonly=True) as feed:
+        for _ in range(40):
+            feed.write(b"y" * 100_000)
+    assert len(feed.result.stdout) == len(feed.result.stderr) == 4_000_000
+
+
+def test_feed_keeps_the_error_of_a_command_that_exits_early():
+    """Writes after the command stopped reading are dropped (no BrokenPipeError); its error is raised."""
+    from org_ovirt_imgbased.errors import CommandError
+
+    feed = Runner().feed(["sh", "-c", "echo 'gpgv: no valid OpenPGP data found' >&2; exit 2"])
+    for _ in range(50):
+        feed.write(b"z" * 65536)
+    assert feed.stopped_reading
+    with pytest.raises(CommandError, match=r"sh failed \(exit 2\): gpgv: no valid OpenPGP data found"):
+        feed.finish()
+    unchecked = Runner().feed(["sh", "-c", "exit 3"], check=False)
+    unchecked.write(b"x" * 1_000_000)
+    assert unchecked.finish().returncode == 3
+
+
+def test_feed_kill_on_an_exception_in_the_block():
+    """An exception inside the with-block kills the command and propagates; no CommandError hides it."""
+    with pytest.raises(KeyError), Runner().feed(["sleep", "30"]) as feed:
+        raise KeyError("download failed")
+    assert feed.result.returncode == -9
+
+
+def test_feed_in_dry_mode_prints_the_plan_and_discards_writes(tmp_path):
+    """A changing command is only printed; a readonly one still runs."""
+    out = io.StringIO()
+    runner = Runner(dry=True, out=out)
+    with runner.feed(["dd", f"of={tmp_path / 'x'}"]) as feed:
+        feed.write(b"data")
+    assert feed.result.returncode == 0 and not (tmp_path / "x").exists()
+    assert out.getvalue() == f"dry: dd of={tmp_path / 'x'}\n"
+    with runner.feed(["cat"], readonly=True) as feed:
+        feed.write(b"real")
+    assert feed.result.stdout == "real"
+
+
+def test_feed_of_a_missing_program_is_one_line():
+    """A program that is not installed is the same one-line error as run gives."""
+    from org_ovirt_imgbased.errors import ImgbaseError
+
+    with pytest.raises(ImgbaseError, match="^no-such-tool-xyz is not installed; install the package"):
+        Runner().feed(["no-such-tool-xyz"])

@@ -3,7 +3,7 @@
 
 Every check gives a Finding: OK, WARNING or FAILED with a one-line reason that says what is
 wrong and how to fix it.  Warnings do not fail the check; any FAILED finding does.  The
-group functions (``storage``, ``boot``, ``mounts``) are pure (they take what was read), so
+group functions (``storage``, ``boot``, ``mounts``, ``staged``) are pure (they take what was read), so
 they can be tested without LVM; ``run_check`` reads everything (one ``lvs`` call for the
 layout, one for the pool's monitoring) under the imgbased lock, so it never sees an operation
 half-way.  ``report`` holds the Finding and CheckReport types.
@@ -13,11 +13,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from org_ovirt_imgbased import paths
 from org_ovirt_imgbased.errors import ImgbaseError
 from org_ovirt_imgbased.host import config, txn
 from org_ovirt_imgbased.host.check.boot import check_boot, read_boot_state
 from org_ovirt_imgbased.host.check.mounts import check_mounts, tune2fs_default_options
 from org_ovirt_imgbased.host.check.report import FAILED, OK, CheckReport, Finding
+from org_ovirt_imgbased.host.check.staged import check_staging
 from org_ovirt_imgbased.host.check.storage import PROFILE_DIR, check_storage, check_thin, pool_monitoring
 from org_ovirt_imgbased.host.context import Context
 from org_ovirt_imgbased.host.layout import Layout, build, find_vg
@@ -64,4 +66,5 @@ def run_check(ctx: Context, profile_dir: Path = PROFILE_DIR) -> CheckReport:
         else:
             findings.append(Finding("boot", "entries", OK, "not checked (--no-bootloader)"))
         findings += check_mounts(layout, read_mountinfo(), lambda dev: tune2fs_default_options(ctx.runner, dev))
+        findings += check_staging(paths.staging_dir())
     return CheckReport(layout.vg, findings)

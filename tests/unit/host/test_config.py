@@ -152,3 +152,40 @@ def test_not_utf8_file(tmp_path):
     path.write_bytes(b"[gc]\nkeep = \xff\n")
     with pytest.raises(ImgbaseError, match="cannot read"):
         load_config(path)
+
+
+# --- [update] channel and signature ---------------------------------------------------------------
+
+def test_channel_and_signature_default_to_unset():
+    """No channel, and no signature policy (the default rule of host/signature.py applies)."""
+    cfg = parse_config("[update]\n")
+    assert (cfg.channel, cfg.signature_policy) == (None, None)
+
+
+@pytest.mark.parametrize("url", ["https://updates.example.org/imgbased/", "http://10.0.0.1:8080/ch",
+                                 "file:///srv/channel", "/srv/channel/index.json"])
+def test_channel_urls_accepted(url):
+    """http, https and file URLs and absolute paths name a channel."""
+    assert parse_config(f"[update]\nchannel = {url}\n").channel == url
+
+
+@pytest.mark.parametrize("policy", ["required", "if-present", "off"])
+def test_signature_policies_accepted(policy):
+    """Each policy of host/signature.py is read as it is."""
+    assert parse_config(f"[update]\nsignature = {policy}\n").signature_policy == policy
+
+
+@pytest.mark.parametrize(("key", "value", "problem"), [
+    ("channel", "ftp://mirror.example/ch", "has the scheme 'ftp'"),
+    ("channel", "srv/channel", "is neither a URL nor an absolute path"),
+    ("channel", "https:///ch", "names no host"),
+    ("channel", '"/srv/my channel"', "contains whitespace"),
+    ("signature", "yes", "use required, if-present, off"),
+    ("signature", "Required", "use required, if-present, off"),
+])
+def test_bad_channel_and_signature_values(key, value, problem):
+    """A bad channel or policy names the file, [update], the key and what is accepted."""
+    with pytest.raises(ImgbaseError) as err:
+        parse_config(f"[update]\n{key} = {value}\n", "/etc/imgbased.conf")
+    msg = str(err.value)
+    assert msg.startswith(f"/etc/imgbased.conf: [update] {key} = ") and problem in msg and "\n" not in msg

@@ -12,6 +12,7 @@ import pytest
 
 from org_ovirt_imgbased.errors import ImgbaseError
 from org_ovirt_imgbased.host import fetch
+from tests.channel_server import ChannelServer
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -141,3 +142,23 @@ def test_reachable_problem_names_why(server, tmp_path):
     assert "404" in fetch.reachable_problem(server + "/missing")
     assert "no such file" in fetch.reachable_problem(f"file://{tmp_path / 'g'}")
     assert "does not answer" in fetch.reachable_problem("http://127.0.0.1:1/image", timeout=2)
+
+
+@pytest.mark.parametrize("header,length", [("123", 123), ("0", 0), (None, None), ("", None), ("x", None),
+                                           ("-5", None)])
+def test_content_length_is_a_number_or_unknown(header, length):
+    """A missing, empty, negative or non-numeric Content-Length is unknown, not zero."""
+    assert fetch.content_length(header) == length
+
+
+def test_ssl_cert_file_is_read_at_each_request(tmp_path, monkeypatch):
+    """The opener is made per request, so a certificate trusted after import is honoured (https)."""
+    (tmp_path / "root").mkdir()
+    (tmp_path / "root/file").write_bytes(b"payload bytes")
+    with ChannelServer(tmp_path / "root", https_dir=tmp_path / "tls") as srv:
+        monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+        monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "missing.pem"))
+        with pytest.raises(ImgbaseError, match="CERTIFICATE_VERIFY_FAILED"):
+            fetch.stream_sha256(srv.https_url + "/file")
+        monkeypatch.setenv("SSL_CERT_FILE", str(srv.cert))
+        assert fetch.stream_sha256(srv.https_url + "/file") == hashlib.sha256(b"payload bytes").hexdigest()
