@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from vmlab import channel
 
 
 @dataclass(frozen=True)
@@ -41,18 +42,12 @@ class Key:
 
     def stop(self) -> None:
         """End the gpg-agent of this key's home (gpg starts one for key generation and signing)."""
-        subprocess.run(["gpgconf", "--homedir", str(self.home), "--kill", "gpg-agent"], capture_output=True,
-                       check=False, timeout=60)
+        channel.stop_agent(self.home)
 
 
 def make_key(home: Path, uid: str = "Test Publisher <publisher@example.org>") -> Key:
     """Generate an ed25519 signing key without passphrase in a new GnuPG home."""
-    home.mkdir(mode=0o700, parents=True)
-    key = Key(home, "")
-    key.gpg("--passphrase", "", "--pinentry-mode", "loopback", "--quick-gen-key", uid, "ed25519", "sign", "never")
-    listing = key.gpg("--with-colons", "--list-secret-keys").decode()
-    fingerprint = next(line.split(":")[9] for line in listing.splitlines() if line.startswith("fpr:"))
-    return Key(home, fingerprint)
+    return Key(home, channel.signing_key(home, uid))
 
 
 def install(directory: Path, *keys: Key) -> Path:

@@ -79,14 +79,15 @@ class TestHost:
                 shutil.copy2(path, target)
         return path.name
 
-    def boot(self, name: str, job: str, stop_at: str | None = None, timeout: float = 900) -> Boot:
-        """Boot the disk, run job in the booted system, and return what happened."""
+    def boot(self, name: str, job: str, stop_at: str | None = None, timeout: float = 900,
+             reach_host: bool = False) -> Boot:
+        """Boot the disk and run job there (reach_host: a network to the host loopback); what happened."""
         for stale in ("job.rc", "job.log", "job.sh.ran", "job.action"):
             (self.share / stale).unlink(missing_ok=True)
         (self.share / "job.sh").write_text("set -euo pipefail\ncd \"$IMGBASED_JOB_SHARE\"\n" + job)
         slug = re.sub(r"[^A-Za-z0-9.]+", "-", name).strip("-")
         serial = self.work / f"serial-{len(self.boots) + 1}-{slug}.log"
-        spec = BootSpec(self.disk, timeout=timeout, shares=[str(self.share)], serial_log=serial)
+        spec = BootSpec(self.disk, timeout=timeout, shares=[str(self.share)], serial_log=serial, reach_host=reach_host)
         start = time.monotonic()
         with vm_lock():
             vm = start_boot(spec, default_accel())

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from imagelib.liveimg import sha256_file
 
+from . import channel
 from .host import REPO, TestHost
 
 KICKSTART = REPO / "kickstarts/standalone-auto.ks"
@@ -57,10 +58,24 @@ def build_liveimg(version: int) -> Path:
     return Path(proc.stdout.strip().splitlines()[-1])
 
 
-def steps(v2_name: str, v2_sum: str) -> list[Step]:
-    """The scenario's boots, in order."""
+def trust_channel(url: str, key_name: str) -> str:
+    """Job lines: the lab network (runtime only), then trust the channel's key and follow the channel."""
+    return ("install -d /run/systemd/network\n"
+            "printf '[Match]\\nName=en* eth*\\n[Network]\\nAddress=10.0.2.15/24\\nGateway=10.0.2.2\\n' "
+            "> /run/systemd/network/10-lab.network\n"
+            "systemctl restart systemd-networkd\n"
+            "/lib/systemd/systemd-networkd-wait-online --any --timeout=60\n"
+            "install -d -m 0755 /etc/imgbased/trusted.d\n"
+            f'install -m 0644 "$IMGBASED_JOB_SHARE/{key_name}" /etc/imgbased/trusted.d/channel.gpg\n'
+            f"printf '[update]\\nchannel = %s\\n' '{url}' > /etc/imgbased.conf\n")
+
+
+def steps(v2_name: str, v2_sum: str, channel_url: str, key_name: str) -> list[Step]:
+    """The scenario's boots, in order (the first update comes from the signed channel over HTTP)."""
     update_args = f'update --checksum sha256:{v2_sum} "$IMGBASED_JOB_SHARE/{v2_name}"\n'
     update = "imgbase " + update_args
+    from_channel = (trust_channel(channel_url, key_name) + "imgbase update --check\nimgbase update\n"
+                    "lvs --noheadings -o lv_tags HostVG/Base-1 | grep -q imgbased:version=2\n")
     return [
         Step("first boot, customise, update", "Base-0.1",
              "test \"$(lvs --noheadings -o vg_name,lv_name \"$(findmnt -no SOURCE /)\" | xargs)\" = 'HostVG Base-0.1'\n"
@@ -68,7 +83,7 @@ def steps(v2_name: str, v2_sum: str) -> list[Step]:
              "useradd -m -u 1500 alice\n"
              "mkdir -p /var/lib/e2e && head -c 4M /dev/urandom > /var/lib/e2e/data.bin\n"
              "sha256sum /var/lib/e2e/data.bin > /var/lib/e2e/data.sha\n"
-             "imgbase layout\n" + update + "imgbase layout\n"),
+             "imgbase layout\n" + from_channel + "imgbase layout\n"),
         Step("boot the update: edits, user, new defaults, /var", "Base-1.1",
              "grep -q e2e-local-edit /etc/hosts\n"
              "getent passwd alice | grep -q ':1500:'\n"
@@ -99,9 +114,18 @@ def run(work: Path, say: Callable[[str], None] = print) -> Outcome:
     say(f"installing v1 ({v1.name}) onto a blank disk with imgbase-install --ks {KICKSTART.name}")
     out.phases["install"] = host.install(KICKSTART, v1)
     v2_name = host.put(v2)
-    for number, step in enumerate(steps(v2_name, sha256_file(v2)), start=1):
+    with channel.served(work, {v2: "2"}, host.share) as chan:
+        say(f"serving v2 as a signed channel at {chan.url} (image-tools/publish, a static HTTP server)")
+        _boot_steps(host, steps(v2_name, sha256_file(v2), chan.url, chan.key.name), out, say)
+    out.phases["total"] = time.monotonic() - t0
+    return out
+
+
+def _boot_steps(host: TestHost, scenario: list[Step], out: Outcome, say: Callable[[str], None]) -> None:
+    """Boot each step in turn, recording it; stop at the first that fails."""
+    for number, step in enumerate(scenario, start=1):
         say(f"boot {number}: {step.name} (expecting {step.expect})")
-        boot = host.boot(step.name, step.job, step.stop_at)
+        boot = host.boot(step.name, step.job, step.stop_at, reach_host=number == 1)
         step.layer, step.seconds = boot.layer, boot.seconds
         cut = step.stop_at is not None
         step.ok = boot.layer == step.expect and (cut or boot.job_rc == 0)
@@ -115,5 +139,3 @@ def run(work: Path, say: Callable[[str], None] = print) -> Outcome:
         say(f"  -> {'OK' if step.ok else 'FAILED'} ({verdict}, {boot.seconds:.0f}s)")
         if not step.ok:
             break
-    out.phases["total"] = time.monotonic() - t0
-    return out

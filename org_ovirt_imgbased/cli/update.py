@@ -77,7 +77,8 @@ def do_update(ctx: Context, args) -> Result:
         return image.to_dict(), image.render()
     result = update.update(ctx, image.path, image.checksum, args.from_layer, args.try_boot, args.dry_run,
                            size, image.origin)
-    return {**result.to_dict(), "delivered": image.to_dict()}, result.render()
+    text = result.render() if not image.note else f"{image.note}\n{result.render()}"
+    return {**result.to_dict(), "delivered": image.to_dict()}, text
 
 
 # --- recover --------------------------------------------------------------------------------------

@@ -47,6 +47,8 @@ OPTIONAL_FIELDS = ("signature",)
 #: The most imgbased reads for an index or its signature.
 INDEX_LIMIT = fetch.TEXT_LIMIT
 SIGNATURE_LIMIT = 64 * 1024
+#: The version given to an image downloaded by URL alone (no channel says its version).
+UNVERSIONED = "sha256."
 _RUN_RX = re.compile(r"[0-9]+|[^0-9]+")
 
 
@@ -95,9 +97,14 @@ def base_versions(layout) -> list[dict]:
 
 
 def is_newer(sha256: str, version: str, bases: list[dict]) -> bool:
-    """Whether an image is newer than every base: none has its sha256, and it is above the newest version tag."""
+    """Whether an image is newer than every base: none has its sha256, and it is above the newest version tag.
+
+    An image without a version (downloaded by URL: UNVERSIONED + digest) is newer when no base has it.
+    """
     if any(b["sha256"] == sha256 for b in bases):
         return False
+    if version.startswith(UNVERSIONED):
+        return True
     versions = [b["version"] for b in bases if b["version"]]
     return not versions or compare_versions(version, max(versions, key=version_key)) > 0
 

@@ -74,7 +74,7 @@ class Found:
         image = f"{self.newest['name']} version {self.newest['version']} ({human(self.newest['size'])})"
         if self.available:
             return f"update available: {image}"
-        return f"up to date: the channel's newest image is {image}, and {self.current.get('base')} has it"
+        return f"up to date: the channel's newest image is {image}, not newer than {self.current.get('base')}"
 
 
 @dataclass
@@ -283,8 +283,8 @@ def _deliver(ctx: Context, trust: signature.Trust, url: str, name: str, version:
 
 
 def _version_of(sha256: str) -> str:
-    """A version for an image given by URL alone (no channel): its digest's first 12 hex digits."""
-    return f"sha256.{sha256[:12]}"
+    """A version for an image given by URL alone (no channel): unversioned, named by its digest."""
+    return channel.UNVERSIONED + sha256[:12]
 
 
 def _just_delivered(ctx: Context, trust: signature.Trust, result: StagedResult) -> Prepared:
@@ -297,9 +297,9 @@ def _from_staged(ctx: Context, trust: signature.Trust, staged: staging.Staged, v
     sha256, signer = staged.sha256, staged.signer
     if not verified:
         sig = staged.directory / staged.signature if staged.signature else None
-        got = download.download(str(staged.path), staged.path, expected_sha256=staged.sha256,
+        got = download.download(_local_url(staged.path), staged.path, expected_sha256=staged.sha256,
                                 expected_size=staged.size, verifier=_verifier(ctx, trust, sig, str(staged.path)))
-        sha256, signer = got.sha256, got.signer or signer
+        sha256, signer = got.sha256, got.signer
     origin = Origin(sha256, origin_tags(staged.name, staged.version))
     signed = f", signature by {signer} checked" if signer else ""
     return Prepared(staged.path, None, origin, note=f"{staged.name} version {staged.version}{signed}",
@@ -316,10 +316,15 @@ def _local(ctx: Context, trust: signature.Trust, request: Request) -> Prepared:
     verifier = _verifier(ctx, trust, sig if signed else None, str(path))
     if verifier is None:
         return Prepared(path, request.checksum)
-    got = download.download(str(path), path, expected_sha256=_bare(request.checksum) if request.checksum else None,
-                            verifier=verifier)
+    got = download.download(_local_url(path), path,
+                            expected_sha256=_bare(request.checksum) if request.checksum else None, verifier=verifier)
     return Prepared(path, None, Origin(got.sha256, origin_tags(path.name, None)),
                     note=f"{path.name}: signature by {got.signer} checked")
+
+
+def _local_url(path: Path) -> str:
+    """path as download() reads it back: itself, or a file:// URL when it has URL characters (#, ?, %)."""
+    return str(path) if fetch.local_path(str(path)) == path else path.absolute().as_uri()
 
 
 def origin_tags(name: str, version: str | None) -> tuple[str, ...]:

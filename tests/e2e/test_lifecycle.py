@@ -34,6 +34,13 @@ def test_every_boot_came_up_in_the_expected_layer(outcome):
     print("phase timings: " + ", ".join(f"{k} {v:.0f}s" for k, v in outcome.phases.items()))
 
 
+def test_the_first_update_came_from_the_signed_channel(outcome):
+    """`imgbase update --check && imgbase update` over HTTP: a newer image was announced and applied."""
+    step = outcome.steps[0]
+    assert step.ok and "update available:" in step.detail, step.detail
+    assert "signature" in step.detail and "Base-1.1" in step.detail, step.detail
+
+
 def test_gc_and_check_report_ok(outcome):
     """After the rollback, `imgbase gc` and `imgbase check` ran cleanly in the booted host."""
     step = outcome.steps[4]

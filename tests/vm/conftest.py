@@ -9,8 +9,10 @@ Run directly on a host without device-mapper they are skipped; inside the VM
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -70,23 +72,39 @@ def wipe_lvm(dev: str) -> None:
         sh("vgremove", "-ff", "-y", vg, check=False)
 
 
-@pytest.fixture
-def loop_disk(scratch_store):
-    """Factory: a fresh sparse loop device of the given size (partitions enabled)."""
+@contextlib.contextmanager
+def loop_disks(store: Path) -> Iterator[Callable[[str], str]]:
+    """A factory of fresh sparse loop devices (partitions enabled), all removed at the end."""
     made: list[tuple[str, Path]] = []
 
     def make(size: str = "4G") -> str:
-        backing = scratch_store / f"disk-{uuid.uuid4().hex[:8]}.img"
+        backing = store / f"disk-{uuid.uuid4().hex[:8]}.img"
         sh("truncate", "-s", size, str(backing))
         dev = sh("losetup", "-f", "--show", "-P", str(backing)).stdout.strip()
         made.append((dev, backing))
         return dev
 
-    yield make
-    for dev, backing in reversed(made):
-        wipe_lvm(dev)
-        sh("losetup", "-d", dev, check=False)
-        backing.unlink(missing_ok=True)
+    try:
+        yield make
+    finally:
+        for dev, backing in reversed(made):
+            wipe_lvm(dev)
+            sh("losetup", "-d", dev, check=False)
+            backing.unlink(missing_ok=True)
+
+
+@pytest.fixture
+def loop_disk(scratch_store):
+    """Factory: a fresh sparse loop device of the given size, for this test."""
+    with loop_disks(scratch_store) as make:
+        yield make
+
+
+@pytest.fixture(scope="module")
+def module_loop_disk(scratch_store):
+    """Factory: loop devices that live as long as the test module (a host shared by its tests)."""
+    with loop_disks(scratch_store) as make:
+        yield make
 
 
 @pytest.fixture

@@ -91,6 +91,18 @@ def build_payloads(top: Path, version: str = "1", fs_size: str = "192M") -> Payl
     return Payloads(tree, ext4, liveimg, tarball, truncated, not_liveimg, digest)
 
 
+_SHARED: dict[tuple[str, str], Payloads] = {}
+
+
+def shared_payloads(tmp_path_factory, version: str = "1", fs_size: str = "192M") -> Payloads:
+    """The payloads of version, built once per test session (tests read them and never change them)."""
+    key = (version, fs_size)
+    if key not in _SHARED:
+        _SHARED[key] = build_payloads(tmp_path_factory.getbasetemp() / f"payloads-v{version}-{fs_size}", version,
+                                      fs_size)
+    return _SHARED[key]
+
+
 class Imgbase:
     """Run the real imgbase CLI with test-local state paths.
 

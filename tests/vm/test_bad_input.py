@@ -12,7 +12,7 @@ import pytest
 
 from tests.lvmhelp import lvs
 from tests.vm.bootfix import booted_tool, grubenv, unmount_boot
-from tests.vm.payloads import build_payloads
+from tests.vm.payloads import shared_payloads
 
 HUGE = "9" * 400
 # (verb and arguments, words the error must contain); {img}, {zeros}, {fifo} and {bad} are files.
@@ -60,7 +60,7 @@ CASES = [
 @pytest.fixture(scope="module")
 def images(tmp_path_factory):
     """A payload, built once."""
-    return build_payloads(tmp_path_factory.mktemp("badinput"), "1")
+    return shared_payloads(tmp_path_factory, "1")
 
 
 def disk_state(tool) -> tuple:

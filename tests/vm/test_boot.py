@@ -12,7 +12,7 @@ import pytest
 
 from tests.lvmhelp import lvs, sh
 from tests.vm.bootfix import booted_tool, grubenv, unmount_boot
-from tests.vm.payloads import ROOT, build_payloads, one_line_error
+from tests.vm.payloads import ROOT, one_line_error, shared_payloads
 
 SCRIPT = ROOT / "data/grub.d/42_imgbased"
 
@@ -20,7 +20,7 @@ SCRIPT = ROOT / "data/grub.d/42_imgbased"
 @pytest.fixture(scope="module")
 def payloads(tmp_path_factory):
     """Payloads (with a fake kernel) built once for this module."""
-    return build_payloads(tmp_path_factory.mktemp("bootpayloads"))
+    return shared_payloads(tmp_path_factory)
 
 
 @pytest.fixture

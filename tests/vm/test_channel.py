@@ -9,6 +9,7 @@ a test key made now, steers the server through its control file and reads its re
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -22,7 +23,7 @@ from tests import gpgkeys
 from tests.lvmhelp import lvs
 from tests.repo import ROOT
 from tests.vm.bootfix import booted_tool, unmount_boot
-from tests.vm.payloads import Imgbase, build_payloads, one_line_error
+from tests.vm.payloads import Imgbase, one_line_error, shared_payloads
 
 publisher, stranger = gpgkeys.publisher, gpgkeys.stranger
 PUBLISH = ROOT / "image-tools" / "publish"
@@ -86,8 +87,7 @@ def server():
 @pytest.fixture(scope="module")
 def images(tmp_path_factory):
     """v1 and v2 payloads (the liveimg squashfs is what a channel serves)."""
-    top = tmp_path_factory.mktemp("chanimages")
-    return build_payloads(top / "1", "1"), build_payloads(top / "2", "2")
+    return shared_payloads(tmp_path_factory, "1"), shared_payloads(tmp_path_factory, "2")
 
 
 def publish(key: gpgkeys.Key, name: str, image: Path, version: str) -> tuple[Path, str]:
@@ -103,18 +103,25 @@ def publish(key: gpgkeys.Key, name: str, image: Path, version: str) -> tuple[Pat
     return directory, f"{HTTP}/{name}/"
 
 
-def host_with_trust(loop_disk, vg_name: str, tmp_path: Path, images, key: gpgkeys.Key, channel_url: str) -> Imgbase:
-    """A host on Base-0.1 from v1 that trusts key and follows channel_url."""
-    tool = booted_tool(loop_disk, vg_name, tmp_path)
-    tool.env["IMGBASED_TRUSTED_DIR"] = str(gpgkeys.install(tmp_path / "trusted", key))
+@pytest.fixture(scope="module")
+def host(module_loop_disk, tmp_path_factory, images, publisher):
+    """One host for the module, on Base-0.1 from v1, trusting the publisher (the tests run in order)."""
+    work = tmp_path_factory.mktemp("chanhost")
+    vg = f"tvg{os.getpid() % 100000}c"
+    tool = booted_tool(module_loop_disk, vg, work)
+    tool.env["IMGBASED_TRUSTED_DIR"] = str(gpgkeys.install(work / "trusted", publisher))
     tool.env["SSL_CERT_FILE"] = CA
-    conf = tmp_path / "imgbased.conf"
-    conf.write_text(f"[update]\nchannel = {channel_url}\n")
-    tool.config = conf
+    tool.config = work / "imgbased.conf"
     tool("base", "--add", str(images[0].liveimg))
     tool("layer", "--add")
     tool.boot_into("Base-0.1")
-    return tool
+    yield tool
+    unmount_boot(tool.boot_dir)
+
+
+def follow(tool: Imgbase, url: str, policy: str = "") -> None:
+    """Point the host's configuration at a channel (and a signature policy)."""
+    tool.config.write_text(f"[update]\nchannel = {url}\n" + (f"signature = {policy}\n" if policy else ""))
 
 
 def run(tool: Imgbase, *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -127,33 +134,16 @@ def image_gets(requests: list[dict], name: str) -> list[dict]:
     return [r for r in requests if r["method"] == "GET" and r["path"].endswith("/" + name)]
 
 
-def test_signed_channel_check_then_update(loop_disk, vg_name, tmp_path, images, publisher, server):
-    """--check reads only the index (exit 0: newer; 3: up to date); the update tags image, version, sha256."""
-    v2 = images[1].liveimg
-    _, url = publish(publisher, "signed", v2, "2.0")
-    tool = host_with_trust(loop_disk, vg_name, tmp_path, images, publisher, url)
-    try:
-        found = run(tool, "update", "--check", check=False)
-        assert found.returncode == 0 and "update available" in found.stdout, found.stdout + found.stderr
-        assert image_gets(server.requests(), v2.name) == [], "--check downloaded the image"
-        run(tool, "update")
-        row = lvs(vg_name)["Base-1"]
-        tags = row["lv_tags"].split(",")
-        assert f"imgbased:source={v2.name}" in tags and "imgbased:version=2.0" in tags, tags
-        digest = __import__("hashlib").sha256(v2.read_bytes()).hexdigest()
-        assert f"imgbased:sha256={digest}" in tags, tags
-        assert len(image_gets(server.requests(), v2.name)) == 1
-        again = run(tool, "update", "--check", check=False)
-        assert again.returncode == 3 and "up to date" in again.stdout, again.stdout + again.stderr
-        staged = Path(tool.env["IMGBASED_STATE_DIR"]) / "images"
-        assert not (staged / v2.name).exists(), "the applied download was not garbage-collected"
-    finally:
-        unmount_boot(tool.boot_dir)
+def staged_files(tool: Imgbase) -> list[str]:
+    """The files in the host's staging directory."""
+    staged = Path(tool.env["IMGBASED_STATE_DIR"]) / "images"
+    return sorted(p.name for p in staged.glob("*")) if staged.is_dir() else []
 
 
-def test_tampered_unknown_key_and_unsigned_images_never_become_a_base(loop_disk, vg_name, tmp_path, images,
-                                                                      publisher, stranger, server):
-    """A flipped byte, a stranger's signature and no signature under required: one line each, no LV."""
+def test_tampered_unknown_key_unsigned_and_redirected_images_make_nothing(host, images, publisher, stranger,
+                                                                          server):
+    """A flipped byte, a stranger's signature, no signature under required, a scheme-changing redirect:
+    one line each, no LV, nothing staged."""
     v2 = images[1].liveimg
     flipped, flipped_url = publish(publisher, "flipped", v2, "2.0")
     data = bytearray((flipped / v2.name).read_bytes())
@@ -162,83 +152,64 @@ def test_tampered_unknown_key_and_unsigned_images_never_become_a_base(loop_disk,
     _, stranger_url = publish(stranger, "stranger", v2, "2.0")
     unsigned, unsigned_url = publish(publisher, "unsigned", v2, "2.0")
     (unsigned / (v2.name + ".sig")).unlink()
-    tool = host_with_trust(loop_disk, vg_name, tmp_path, images, publisher, flipped_url)
-    try:
-        before = set(lvs(vg_name))
-        cases = {flipped_url: ("sha256", "corrupt"), stranger_url: ("not trusted",), unsigned_url: ("no signature",)}
-        for url, words in cases.items():
-            tool.config.write_text(f"[update]\nchannel = {url}\nsignature = required\n")
-            line = one_line_error(run(tool, "update", check=False))
-            assert any(w in line for w in words), (url, line)
-            assert set(lvs(vg_name)) == before, (url, line)
-        staged = Path(tool.env["IMGBASED_STATE_DIR"]) / "images"
-        assert not [p for p in staged.glob("*") if not p.name.endswith((".part", ".part.json"))], \
-            sorted(p.name for p in staged.glob("*"))
-    finally:
-        unmount_boot(tool.boot_dir)
-
-
-def test_cut_download_resumes_with_a_range_request(loop_disk, vg_name, tmp_path, images, publisher, server):
-    """The connection closes mid-image: one-line error, no LV; the rerun asks for the rest only."""
-    v2 = images[1].liveimg
-    directory, url = publish(publisher, "resume", v2, "2.0")
-    tool = host_with_trust(loop_disk, vg_name, tmp_path, images, publisher, url)
-    size, cut = v2.stat().st_size, v2.stat().st_size // 3
-    try:
-        before = set(lvs(vg_name))
-        server.control({"cut_once": {f"/resume/{v2.name}": cut}})
-        line = one_line_error(run(tool, "update", check=False))
-        assert "interrupted" in line and "again" in line, line
-        assert set(lvs(vg_name)) == before
-        run(tool, "update")
-        gets = image_gets(server.requests(), v2.name)
-        whole, rest = [g for g in gets if not g.get("range")], [g for g in gets if g.get("range")]
-        assert len(whole) == 1 and len(rest) == 1, gets
-        assert rest[0]["range"] == f"bytes={cut}-" and rest[0]["status"] == 206, gets
-        assert whole[0]["sent"] == cut and sum(g["sent"] for g in gets) == size, (gets, size)
-        assert "Base-1.1" in lvs(vg_name)
-    finally:
-        unmount_boot(tool.boot_dir)
-
-
-def test_download_only_then_apply_with_the_server_down(loop_disk, vg_name, tmp_path, images, publisher, server):
-    """--download-only stages the image (listed by layout and check); the apply needs no network."""
-    v2 = images[1].liveimg
-    _, url = publish(publisher, "staged", v2, "2.0")
-    tool = host_with_trust(loop_disk, vg_name, tmp_path, images, publisher, url)
-    try:
-        before = set(lvs(vg_name))
-        out = run(tool, "update", "--download-only").stdout
-        assert "downloaded" in out and set(lvs(vg_name)) == before, out
-        assert f"staged: {v2.name} version 2.0" in run(tool, "layout").stdout
-        assert f"staged {v2.name} version 2.0" in run(tool, "check").stdout
-        server.control({"down": True})
-        assert one_line_error(run(tool, "update", "--check", check=False)), "the server is still up"
-        done = json.loads(run(tool, "update", "--json").stdout)
-        assert done["new_base"] == "Base-1" and done["delivered"]["staged"]["version"] == "2.0", done
-        assert "imgbased:version=2.0" in lvs(vg_name)["Base-1"]["lv_tags"]
-    finally:
-        server.control({})
-        unmount_boot(tool.boot_dir)
-
-
-@pytest.mark.parametrize("scheme_change", ["https-to-http", "http-to-ftp"])
-def test_redirect_to_another_scheme_is_refused(loop_disk, vg_name, tmp_path, images, publisher, server,
-                                               scheme_change):
-    """A redirect that changes the scheme is refused in one line naming both URLs; nothing is made."""
-    v2 = images[1].liveimg
-    _, url = publish(publisher, "redirect", v2, "2.0")
-    tool = host_with_trust(loop_disk, vg_name, tmp_path, images, publisher, url)
-    try:
-        if scheme_change == "https-to-http":
-            start, target = f"{HTTPS}/redirect/moved.squashfs", f"{HTTP}/redirect/{v2.name}"
-        else:
-            start, target = f"{HTTP}/redirect/moved.squashfs", f"ftp://10.0.2.2/redirect/{v2.name}"
-        server.control({"redirects": {"/redirect/moved.squashfs": target}})
-        before = set(lvs(vg_name))
-        line = one_line_error(run(tool, "update", "--signature", f"{HTTP}/redirect/{v2.name}.sig", start,
+    before = set(lvs(host.vg))
+    for url, words in {flipped_url: ("sha256", "corrupt"), stranger_url: ("not trusted",),
+                       unsigned_url: ("no signature",)}.items():
+        follow(host, url, "required")
+        line = one_line_error(run(host, "update", check=False))
+        assert any(w in line for w in words), (url, line)
+        assert set(lvs(host.vg)) == before, (url, line)
+    redirects = {f"{HTTPS}/flipped/moved.squashfs": f"{HTTP}/stranger/{v2.name}",
+                 f"{HTTP}/flipped/moved.squashfs": f"ftp://10.0.2.2/stranger/{v2.name}"}
+    for start, target in redirects.items():
+        server.control({"redirects": {"/flipped/moved.squashfs": target}})
+        line = one_line_error(run(host, "update", "--signature", f"{HTTP}/stranger/{v2.name}.sig", start,
                                   check=False))
         assert "another scheme" in line and target in line, line
-        assert set(lvs(vg_name)) == before
-    finally:
-        unmount_boot(tool.boot_dir)
+    assert set(lvs(host.vg)) == before
+    assert [n for n in staged_files(host) if not n.endswith((".part", ".part.json"))] == []
+
+
+def test_check_reads_only_the_index(host, images, publisher, server):
+    """--check says a newer image is there (exit 0) without downloading it."""
+    v2 = images[1].liveimg
+    _, url = publish(publisher, "signed", v2, "2.0")
+    follow(host, url)
+    found = run(host, "update", "--check", check=False)
+    assert found.returncode == 0 and "update available" in found.stdout, found.stdout + found.stderr
+    assert image_gets(server.requests(), v2.name) == [], "--check downloaded the image"
+
+
+def test_a_cut_download_resumes_with_a_range_request(host, images, server):
+    """--download-only cut mid-image: one line, no LV; the rerun asks for the rest only, then stages it."""
+    v2 = images[1].liveimg
+    size, cut = v2.stat().st_size, v2.stat().st_size // 3
+    before = set(lvs(host.vg))
+    server.control({"cut_once": {f"/signed/{v2.name}": cut}})
+    line = one_line_error(run(host, "update", "--download-only", check=False))
+    assert "interrupted" in line and "again" in line, line
+    run(host, "update", "--download-only")
+    gets = image_gets(server.requests(), v2.name)
+    whole, rest = [g for g in gets if not g.get("range")], [g for g in gets if g.get("range")]
+    assert len(whole) == 1 and len(rest) == 1, gets
+    assert rest[0]["range"] == f"bytes={cut}-" and rest[0]["status"] == 206, gets
+    assert whole[0]["sent"] == cut and sum(g["sent"] for g in gets) == size, (gets, size)
+    assert set(lvs(host.vg)) == before
+    assert f"staged: {v2.name} version 2.0" in run(host, "layout").stdout
+    assert f"staged {v2.name} version 2.0" in run(host, "check").stdout
+
+
+def test_the_staged_image_applies_with_the_server_down(host, images, server):
+    """With the server stopped, `imgbase update` applies the staged image, re-verified, and tags the base."""
+    v2 = images[1].liveimg
+    server.control({"down": True})
+    assert one_line_error(run(host, "update", "--check", check=False)), "the server is still up"
+    done = json.loads(run(host, "update", "--json").stdout)
+    assert done["new_base"] == "Base-1" and done["delivered"]["staged"]["version"] == "2.0", done
+    tags = lvs(host.vg)["Base-1"]["lv_tags"].split(",")
+    digest = hashlib.sha256(v2.read_bytes()).hexdigest()
+    assert {f"imgbased:source={v2.name}", "imgbased:version=2.0", f"imgbased:sha256={digest}"} <= set(tags), tags
+    assert staged_files(host) == [], "the applied download was not garbage-collected"
+    server.control({})
+    again = run(host, "update", "--check", check=False)
+    assert again.returncode == 3 and "up to date" in again.stdout, again.stdout + again.stderr

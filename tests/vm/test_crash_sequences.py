@@ -21,7 +21,7 @@ import pytest
 
 from tests.lvmhelp import lvs, sh
 from tests.vm.bootfix import booted_tool, grubenv, make_boot, unmount_boot
-from tests.vm.payloads import Imgbase, build_payloads
+from tests.vm.payloads import Imgbase, shared_payloads
 
 STEP_LINE = re.compile(r"txn \S+: step (\S+)")
 # The operations tried while a journal is pending (none of them may go ahead silently).
@@ -31,8 +31,7 @@ OTHERS = [["layer", "--add"], ["base", "--add", "{v2}"], ["update", "{v2}"], ["g
 @pytest.fixture(scope="module")
 def images(tmp_path_factory):
     """v1 and v2 payloads, built once."""
-    top = tmp_path_factory.mktemp("crashimages")
-    return build_payloads(top / "1", "1"), build_payloads(top / "2", "2")
+    return shared_payloads(tmp_path_factory, "1"), shared_payloads(tmp_path_factory, "2")
 
 
 def digest(vg: str, lv: str) -> str:

@@ -13,7 +13,7 @@ import pytest
 
 from tests.lvmhelp import lvs, sh
 from tests.vm.conftest import wipe_lvm
-from tests.vm.payloads import ROOT, build_payloads
+from tests.vm.payloads import ROOT, shared_payloads
 
 DISK = os.environ.get("IMGBASED_TEST_DISK", "/dev/vdc")
 LIVEIMG = os.environ.get("IMGBASED_TEST_LIVEIMG", "")
@@ -75,7 +75,7 @@ def one_line(proc: subprocess.CompletedProcess) -> str:
 @pytest.fixture(scope="module")
 def fake(tmp_path_factory):
     """Small liveimg payloads without GRUB in them."""
-    return build_payloads(tmp_path_factory.mktemp("fakeinstall"))
+    return shared_payloads(tmp_path_factory)
 
 
 def test_bad_checksum_is_refused_before_partitioning(blank_disk, fake, tmp_path):

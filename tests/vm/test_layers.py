@@ -11,13 +11,13 @@ import pytest
 
 from org_ovirt_imgbased.host import image
 from tests.lvmhelp import lvs, sh
-from tests.vm.payloads import Imgbase, build_payloads, one_line_error
+from tests.vm.payloads import Imgbase, one_line_error, shared_payloads
 
 
 @pytest.fixture(scope="session")
 def payloads(tmp_path_factory):
     """Payloads built once for the whole session."""
-    return build_payloads(tmp_path_factory.mktemp("payloads"))
+    return shared_payloads(tmp_path_factory)
 
 
 @pytest.fixture

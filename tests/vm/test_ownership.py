@@ -19,14 +19,13 @@ import pytest
 
 from tests.lvmhelp import lvs, sh
 from tests.vm.bootfix import booted_tool, grubenv, unmount_boot
-from tests.vm.payloads import Imgbase, build_payloads, one_line_error
+from tests.vm.payloads import Imgbase, one_line_error, shared_payloads
 
 
 @pytest.fixture(scope="module")
 def images(tmp_path_factory):
     """v1 and v2 payloads, built once for this module."""
-    top = tmp_path_factory.mktemp("ownimages")
-    return build_payloads(top / "1", "1"), build_payloads(top / "2", "2")
+    return shared_payloads(tmp_path_factory, "1"), shared_payloads(tmp_path_factory, "2")
 
 
 @pytest.fixture

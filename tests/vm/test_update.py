@@ -11,7 +11,7 @@ import pytest
 
 from tests.lvmhelp import lvs, sh
 from tests.vm.bootfix import booted_tool, grubenv, unmount_boot
-from tests.vm.payloads import build_payloads, one_line_error
+from tests.vm.payloads import one_line_error, shared_payloads
 
 # The journal steps of an update, in order (see org_ovirt_imgbased/update.py and layers.py).
 STEPS = ["add-base", "create-base", "copy-image", "seal-base", "add-layer", "create-layer", "new-uuid",
@@ -21,8 +21,7 @@ STEPS = ["add-base", "create-base", "copy-image", "seal-base", "add-layer", "cre
 @pytest.fixture(scope="module")
 def images(tmp_path_factory):
     """v1 and v2 payloads, built once."""
-    top = tmp_path_factory.mktemp("updimages")
-    return build_payloads(top / "1", "1"), build_payloads(top / "2", "2")
+    return shared_payloads(tmp_path_factory, "1"), shared_payloads(tmp_path_factory, "2")
 
 
 def mount_rw(dev: str, where: Path):
