@@ -116,6 +116,7 @@ def run(work: Path, say: Callable[[str], None] = print) -> Outcome:
     v2_name = host.put(v2)
     with channel.served(work, {v2: "2"}, host.share) as chan:
         say(f"serving v2 as a signed channel at {chan.url} (image-tools/publish, a static HTTP server)")
+        host.put(chan.directory / f"{v2.name}.sig")  # the later, local updates are signed too (a key is trusted)
         _boot_steps(host, steps(v2_name, sha256_file(v2), chan.url, chan.key.name), out, say)
     out.phases["total"] = time.monotonic() - t0
     return out

@@ -202,7 +202,12 @@ def prepare(ctx: Context, request: Request, from_downloaded: bool = False, dry_r
 
 def _is_remote(image: str) -> bool:
     """Whether image is a URL to download (not a path or file:// URL)."""
-    return fetch.local_path(image) is None
+    return _local_path(image) is None
+
+
+def _local_path(image: str) -> Path | None:
+    """The file image names: a plain path as it is (even with '#' or '?'), or a file:// URL's path."""
+    return Path(image) if "://" not in image else fetch.local_path(image)
 
 
 def _refuse_dry(ctx: Context) -> None:
@@ -217,13 +222,6 @@ def _newest_staged(ctx: Context) -> staging.Staged | None:
     bases = _bases(ctx)
     fresh = [s for s in staging.list_staged(directory) if channel.is_newer(s.sha256, s.version, bases)]
     return staging.newest(fresh, channel.compare_versions)
-
-
-def _verifier(ctx: Context, trust: signature.Trust, sig: Path | None, shown: str):
-    """A factory of streaming verifiers for shown, or None when the policy does not check it."""
-    if not signature.needs_check(trust, sig is not None, shown):
-        return None
-    return lambda: signature.Verifier(ctx.runner, trust, sig, shown)
 
 
 def _fetch_signature(url: str | None, work: Path) -> Path | None:
@@ -245,7 +243,7 @@ def _deliver_url(ctx: Context, trust: signature.Trust, request: Request) -> Stag
     name = Path(urllib.parse.urlsplit(url).path).name
     if not name:
         raise ImgbaseError(f"{url} names no file; give the image's URL")
-    sig_url = request.signature or (url + channel.SIGNATURE_SUFFIX if trust.policy != "off" else None)
+    sig_url = signature.signature_url(url, request.signature, trust)
     expected = _bare(request.checksum) if request.checksum else None
     return _deliver(ctx, trust, url, name, "", sig_url, request, expected, None)
 
@@ -267,7 +265,7 @@ def _deliver(ctx: Context, trust: signature.Trust, url: str, name: str, version:
         return StagedResult(done, {"url": url, "already_staged": True})
     with tempfile.TemporaryDirectory(prefix="imgbased-sig-") as tmp:
         sig = _fetch_signature(sig_url, Path(tmp))
-        verifier = _verifier(ctx, trust, sig, url)
+        verifier = signature.verifier_factory(ctx.runner, trust, sig, url)
         if verifier is None and sha256 is None and urllib.parse.urlsplit(url).scheme == "http" \
                 and not request.allow_unverified:
             raise ImgbaseError(f"{url} is plain http with neither a checksum nor a checked signature: anything "
@@ -297,8 +295,9 @@ def _from_staged(ctx: Context, trust: signature.Trust, staged: staging.Staged, v
     sha256, signer = staged.sha256, staged.signer
     if not verified:
         sig = staged.directory / staged.signature if staged.signature else None
+        verifier = signature.verifier_factory(ctx.runner, trust, sig, str(staged.path))
         got = download.download(_local_url(staged.path), staged.path, expected_sha256=staged.sha256,
-                                expected_size=staged.size, verifier=_verifier(ctx, trust, sig, str(staged.path)))
+                                expected_size=staged.size, verifier=verifier)
         sha256, signer = got.sha256, got.signer
     origin = Origin(sha256, origin_tags(staged.name, staged.version))
     signed = f", signature by {signer} checked" if signer else ""
@@ -308,12 +307,12 @@ def _from_staged(ctx: Context, trust: signature.Trust, staged: staging.Staged, v
 
 def _local(ctx: Context, trust: signature.Trust, request: Request) -> Prepared:
     """A local image: its signature checked in the same read as its hash when the policy asks."""
-    path = fetch.local_path(request.image or "") or Path(request.image or "")
+    path = _local_path(request.image or "") or Path(request.image or "")
     sig = Path(request.signature) if request.signature else Path(f"{path}{channel.SIGNATURE_SUFFIX}")
     signed = sig.is_file() and not path.is_dir()
     if request.signature and not sig.is_file():
         raise ImgbaseError(f"signature {request.signature}: no such file")
-    verifier = _verifier(ctx, trust, sig if signed else None, str(path))
+    verifier = signature.verifier_factory(ctx.runner, trust, sig if signed else None, str(path))
     if verifier is None:
         return Prepared(path, request.checksum)
     got = download.download(_local_url(path), path,

@@ -238,6 +238,19 @@ def _read_local(url: str, path: Path, expected: Expected, digest: _Digest, progr
     return Downloaded(path, url, digest.hash.hexdigest(), digest.size, 0, digest.size, signer=signer)
 
 
+def check_stream(url: str, verifier: VerifierSource | None = None) -> tuple[str, str | None]:
+    """Read url once through sha256 and the verifier, keeping nothing: (its sha256, the signer or None)."""
+    digest = _Digest(_factory(verifier)[0])
+    try:
+        with fetch.open_stream(url) as src:
+            _pump(src.read, digest)
+        return digest.hash.hexdigest(), digest.finish()
+    except (OSError, http.client.HTTPException) as exc:
+        raise ImgbaseError(f"cannot read {url}: {fetch.reason(exc)}") from None
+    finally:
+        digest.abort()
+
+
 class _Transfer:
     """One run of a remote download into dest.part, continuing an earlier run where the server allows."""
 

@@ -108,6 +108,48 @@ def stream_sha256(url: str) -> str:
     return digest.hexdigest()
 
 
+def open_stream(url: str):
+    """A binary stream of what url serves (a local file, or http(s) with same-scheme redirects only).
+
+    Errors while opening are one line, and so is a response that ends before its Content-Length;
+    the caller reads it (and says what another failed read means).
+    """
+    path = local_path(url)
+    if path is not None and not path.is_file():
+        raise ImgbaseError(f"{url}: no such file")
+    try:
+        stream = _open_for_reading(url, path)
+    except (urllib.error.URLError, OSError) as exc:
+        raise ImgbaseError(f"cannot read {url}: {reason(exc)}") from None
+    return stream if path is not None else _Announced(stream, url)
+
+
+class _Announced:
+    """A response that refuses to end before its Content-Length (urllib just returns b"" early)."""
+
+    def __init__(self, response, url: str) -> None:
+        """Wrap an open response of url."""
+        self._response, self._url, self._done = response, url, 0
+        self._total = content_length(response.headers.get("Content-Length"))
+
+    def read(self, size: int = -1) -> bytes:
+        """The next bytes; b"" only at the announced end, else a one-line error."""
+        chunk = self._response.read(size)
+        self._done += len(chunk)
+        if not chunk and size and self._total is not None and self._done < self._total:
+            raise ImgbaseError(f"cannot read {self._url}: the connection closed after {human(self._done)} of "
+                               f"{human(self._total)}; try again")
+        return chunk
+
+    def __enter__(self) -> _Announced:
+        """The stream itself."""
+        return self
+
+    def __exit__(self, *exc) -> None:
+        """Close the response."""
+        self._response.close()
+
+
 def _open_for_reading(url: str, path: Path | None):
     """A binary stream of a local file, or of a remote URL over the same-scheme opener."""
     if path is not None:

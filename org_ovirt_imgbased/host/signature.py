@@ -25,6 +25,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from org_ovirt_imgbased import paths
 from org_ovirt_imgbased.errors import ImgbaseError
@@ -90,6 +91,19 @@ def needs_check(trust: Trust, signed: bool, shown: str) -> bool:
         raise ImgbaseError(f"{shown} has no signature and the signature policy is required; ask the "
                            "publisher for a signed image or channel (image-tools/publish)")
     return True
+
+
+def signature_url(url: str, given: str | None, trust: Trust) -> str | None:
+    """Where url's detached signature is looked for: the one given, else url + SUFFIX unless the policy is off."""
+    return given or (url + SUFFIX if trust.policy != "off" else None)
+
+
+def verifier_factory(runner: Runner, trust: Trust, signature_path: Path | None,
+                     shown: str) -> Callable[[], Verifier] | None:
+    """A maker of streaming verifiers of shown (download's verifier=), or None when the policy checks none."""
+    if not needs_check(trust, signature_path is not None, shown):
+        return None
+    return lambda: Verifier(runner, trust, signature_path, shown)
 
 
 def _no_keys(trust: Trust, shown: str) -> ImgbaseError:

@@ -3,7 +3,9 @@
 
 The same functions serve `imgbase-install` and the anaconda addon's task:
 
-1. fetch the payload and verify it (checksum, liveimg layout) before the disk is touched;
+1. fetch the payload and verify it before the disk is touched: its checksum and OpenPGP signature in
+   the one read that downloads it (host.download, as ``imgbase update``; installer/liveimg.py says
+   which signature and keys), then its liveimg layout;
 2. plan the disk with blivet (``plan``) and commit it (``commit``);
 3. deploy (``deploy``): fill a thin root LV from the image, then ``adopt_root``, the step the
    anaconda addon ends with too: the root becomes Base-0.1 and a frozen snapshot of it Base-0
@@ -17,17 +19,18 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
+import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from org_ovirt_imgbased.errors import ImgbaseError
-from org_ovirt_imgbased.host import adopt, image, layers
-from org_ovirt_imgbased.host.fetch import fetch, integrity_problem
+from org_ovirt_imgbased.host import adopt, download, image, layers
 from org_ovirt_imgbased.host.lock import locked
+from org_ovirt_imgbased.host.progress import Progress as TransferProgress
 from org_ovirt_imgbased.host.storage import lvm
 from org_ovirt_imgbased.host.storage.mounts import mounted
-from org_ovirt_imgbased.installer import chroot
+from org_ovirt_imgbased.installer import chroot, liveimg
 from org_ovirt_imgbased.installer.adoption import adopt_root
 from org_ovirt_imgbased.installer.disk.commit import commit as commit_layout
 from org_ovirt_imgbased.installer.disk.commit import undo as undo_layout
@@ -35,6 +38,7 @@ from org_ovirt_imgbased.installer.disk.model import CommittedLayout, LayoutReque
 from org_ovirt_imgbased.installer.disk.plan import Plan, plan_layout
 from org_ovirt_imgbased.installer.kickstart import AddonConfig
 from org_ovirt_imgbased.installer.kickstart import values as kv
+from org_ovirt_imgbased.installer.kickstart.payload import integrity_problem
 from org_ovirt_imgbased.redact import redact
 from org_ovirt_imgbased.runner import Runner
 
@@ -83,20 +87,32 @@ def commit(install_plan: InstallPlan, runner: Runner | None = None,
 
 @contextlib.contextmanager
 def _payload(config: AddonConfig, runner: Runner, workdir: Path, progress: Progress) -> Iterator[image.Payload]:
-    """Fetch and verify the liveimg; it stays open (mounted) for the whole install."""
+    """Fetch the liveimg, checking its sha256 and signature in that one read; it stays open (mounted)."""
     if not config.liveimg_url:
         raise ImgbaseError("no payload: give liveimg --url=... or --liveimg= in the kickstart")
-    problem = integrity_problem(config.liveimg_url, config.checksum)
-    if problem:
-        raise ImgbaseError(problem)
-    progress(f"fetching {redact(config.liveimg_url)}")
-    path = fetch(config.liveimg_url, workdir, progress=True)
-    progress("verifying the payload" + (" checksum" if config.checksum else ""))
-    with open(path, "rb") as f:
+    got = fetch_liveimg(config, config.liveimg_url, runner, workdir, progress)
+    progress("checking that the payload is a liveimg")
+    with open(got.path, "rb") as f:
         if f.read(4) != image.SQUASHFS_MAGIC:
             raise ImgbaseError(f"{config.liveimg_url} is not a liveimg (a squashfs with {image.LIVE_ROOTFS})")
-    with image.open_image(runner, path, config.checksum) as payload:
+    with image.open_image(runner, got.path, config.checksum, verified=got.sha256) as payload:
         yield payload
+
+
+def fetch_liveimg(config: AddonConfig, url: str, runner: Runner, workdir: Path,
+                  progress: Progress) -> download.Downloaded:
+    """Download url into workdir (a local file is read in place) through its checksum and signature check."""
+    with liveimg.verifier(runner, config, url) as verifier:
+        problem = integrity_problem(url, config.checksum, verifier is not None)
+        if problem:
+            raise ImgbaseError(problem)
+        progress(f"fetching {redact(url)}" + (" and checking its signature" if verifier else ""))
+        name = Path(urllib.parse.urlsplit(url).path).name or "liveimg"
+        got = download.download(url, workdir / name, verifier=verifier, progress=TransferProgress(name),
+                                expected_sha256=image.parse_checksum(config.checksum) if config.checksum else None)
+    if got.signer:
+        progress(f"the payload's signature by {got.signer} is good")
+    return got
 
 
 def _existing_layout(config: AddonConfig, runner: Runner) -> CommittedLayout:

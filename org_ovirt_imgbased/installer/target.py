@@ -1,11 +1,11 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """The system anaconda installed, as the addon finds it: check its layout, then adopt it.
 
-The anaconda addon's tasks are thin callers of these two functions:
+The anaconda addon's tasks are thin callers of these functions:
 
 - ``check_layout`` runs before anaconda writes anything (the addon's runtime-configuration task):
   the root anaconda is about to create must be a thin LV, in the VG the section names if it names
-  one;
+  one; ``verify_payload`` then reads the liveimg once through its checksum and its signature;
 - ``adopt_target`` runs in anaconda's "Configuring addons" phase, after storage, the payload and
   the bootloader: it finds the root LV mounted at the target root and /boot below it, then calls
   ``install.adopt_root`` (the step ``imgbase-install`` ends with too).  Boot entries anaconda
@@ -22,9 +22,10 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from org_ovirt_imgbased.errors import ImgbaseError
-from org_ovirt_imgbased.host import adopt, fetch, image
+from org_ovirt_imgbased.host import adopt, download, image
 from org_ovirt_imgbased.host.boot import bls
 from org_ovirt_imgbased.host.storage import lvm
+from org_ovirt_imgbased.installer import liveimg
 from org_ovirt_imgbased.installer.adoption import adopt_root
 from org_ovirt_imgbased.installer.kickstart import AddonConfig
 from org_ovirt_imgbased.runner import Runner
@@ -94,20 +95,25 @@ def payload_sha256(url: str | None, checksum: str | None) -> str | None:
     return None
 
 
-def verify_payload(url: str, checksum: str | None) -> str | None:
-    """Before anything is written: read the liveimg once and compare it with its --checksum.
+def verify_payload(url: str, checksum: str | None, config: AddonConfig | None = None,
+                   runner: Runner | None = None) -> str | None:
+    """Before anything is written: read the liveimg once through its --checksum and its signature check.
 
-    anaconda verifies the checksum only after downloading the image onto the new disk; this
-    refuses a wrong image while the disk is untouched.  Returns the digest read, or None when
-    the kickstart gives no checksum (nothing to compare).
+    anaconda verifies the checksum only after downloading the image onto the new disk, and checks
+    no signature; this refuses a wrong or badly signed image while the disk is untouched (the
+    signature and trust as installer/liveimg.py says, from config).  Returns the digest read, or
+    None when there is nothing to check (no checksum, no signature to check).
     """
-    if not checksum:
-        return None
-    expected = image.parse_checksum(checksum)
-    actual = fetch.stream_sha256(url)
-    if actual != expected:
+    expected = image.parse_checksum(checksum) if checksum else None
+    with liveimg.verifier(runner or Runner(), config or AddonConfig(), url) as verifier:
+        if expected is None and verifier is None:
+            return None
+        actual, signer = download.check_stream(url, verifier)
+    if expected is not None and actual != expected:
         raise ImgbaseError(f"the liveimg {url} has sha256 {actual}, but its --checksum is {expected}: nothing was "
                            "written; fix the checksum or the URL")
+    if signer:
+        log.info("imgbased: the liveimg %s is signed by %s", url, signer)
     return actual
 
 

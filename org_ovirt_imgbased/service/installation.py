@@ -32,7 +32,7 @@ def _as_installation_error(exc: ImgbaseError) -> InstallationError:
 
 
 class OvirtImgbasedCheckLayoutTask(Task):
-    """Refuse, before storage is written, a layout imgbased cannot adopt or an image that fails its checksum."""
+    """Refuse, before storage is written, a layout imgbased cannot adopt or an image that fails its checks."""
 
     def __init__(self, config: AddonConfig, vg_given: bool) -> None:
         """Keep the section's config."""
@@ -46,19 +46,31 @@ class OvirtImgbasedCheckLayoutTask(Task):
         return "Check the layout for the image-based host"
 
     def run(self) -> None:
-        """Check the planned root (the device tree), then the liveimg against its checksum."""
+        """Check the planned root (the device tree), then the liveimg against its checksum and signature."""
         layout = layout_view.planned()
         kind, vg = layout.root_type, layout.vg
         log.info("imgbased: anaconda's root device is a %s in VG %s", kind or "(none)", vg)
         image = live_image.current()
         try:
             target.check_layout(kind, vg, self._config, self._vg_given)
-            if image is not None and image.checksum:
-                self.report_progress("Verifying the image checksum before anything is written")
-                target.verify_payload(image.url, image.checksum)
-                log.info("imgbased: %s matches its checksum", image.url)
+            if image is not None:
+                self._verify(image)
         except ImgbaseError as exc:
             raise _as_installation_error(exc) from None
+
+    def _verify(self, image: live_image.LiveImage) -> None:
+        """Read the liveimg once through its checksum and signature; pin a signed image's digest for anaconda.
+
+        anaconda downloads the image again itself: without a checksum of its own it would take any
+        bytes, so the digest of the bytes whose signature was checked becomes its checksum.
+        """
+        self.report_progress("Verifying the image (checksum, signature) before anything is written")
+        digest = target.verify_payload(image.url, image.checksum, self._config)
+        if digest is not None and not image.checksum:
+            live_image.set_current(image.url, digest)
+            log.info("imgbased: anaconda's download of %s must have the signed sha256 %s", image.url, digest)
+        elif digest is not None:
+            log.info("imgbased: %s matches its checksum", image.url)
 
 
 class OvirtImgbasedAdoptTask(Task):

@@ -15,9 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from org_ovirt_imgbased.errors import ImgbaseError
-from org_ovirt_imgbased.host import fetch
 from org_ovirt_imgbased.installer import target
-from org_ovirt_imgbased.installer.kickstart import AddonConfig
+from org_ovirt_imgbased.installer.kickstart import AddonConfig, payload
 from org_ovirt_imgbased.tui.model import InstallerModel
 
 # Where the disk and the layout are chosen, as anaconda's hub names it.
@@ -43,7 +42,8 @@ class AnacondaView:
         url = self.model.config.liveimg_url
         if not url:
             return "choose the image (a liveimg URL)"
-        unsafe = fetch.integrity_problem(url, self.model.config.checksum)
+        config = self.model.config
+        unsafe = payload.integrity_problem(url, config.checksum, config.signature_certain)
         if unsafe:
             return unsafe
         if url not in self._checked:

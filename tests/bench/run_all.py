@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.bench import bench_base_add, bench_layer_add, bench_layout  # noqa: E402
+from tests.bench import bench_base_add, bench_layer_add, bench_layout, bench_update_url  # noqa: E402
 from tests.bench.machine import (  # noqa: E402
     BenchEnv,
     accel_lines,
@@ -51,6 +51,7 @@ BENCHES: dict[str, Callable[[BenchEnv], Section | tuple[Section, ...]]] = {
     "layer-add": bench_layer_add.run_bench,
     "base-add": bench_base_add.run_bench,
     "layout": bench_layout.run_bench,
+    "update-url": bench_update_url.run_bench,
 }
 
 

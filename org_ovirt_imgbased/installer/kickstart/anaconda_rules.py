@@ -20,7 +20,10 @@ anything is written:
   ``--liveimg`` belong to ``imgbase-install`` and are refused on the header line;
 - ``--vg`` and ``--pool``, when given, must name the VG and pool of the explicit layout (with
   ``autopart`` anaconda names the VG itself, so they cannot be given).  Without them the addon
-  adopts whatever VG and pool hold the root.
+  adopts whatever VG and pool hold the root;
+- ``--signature`` and ``--signature-policy`` apply inside anaconda too: the addon's check before
+  storage is written reads the liveimg once through its checksum and signature, with the keys in
+  the installer environment's /etc/imgbased/trusted.d (installer/liveimg.py).
 """
 
 from __future__ import annotations

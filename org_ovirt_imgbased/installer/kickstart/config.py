@@ -5,7 +5,7 @@ Syntax (one header line, then body lines, then ``%end``)::
 
     %addon org_ovirt_imgbased [--vg=HostVG] [--pool=pool00] [--disk=vda] [--boot-size=1GiB]
            [--pool-size=SIZE | --grow] [--base-size=SIZE] [--liveimg=URL [--checksum=sha256:HEX]]
-           [--keep=2] [--no-layout]
+           [--signature=URL] [--signature-policy=required|if-present|off] [--keep=2] [--no-layout]
     volume /var 5GiB
     volume /var/log 8GiB
     persist /root/.ssh
@@ -30,6 +30,21 @@ Header options (each at most once):
     Without ``--liveimg`` the standard ``liveimg --url=URL [--checksum=HEX]`` command of the
     same kickstart is used.  Any other payload command (``url``, ``ostreesetup``, ``cdrom``...)
     is an error: imgbased needs a whole-filesystem image.
+``--signature``
+    the liveimg's detached OpenPGP signature (binary or armored ``gpg --detach-sign`` output), as
+    an http(s) or file URL or an absolute path.  The signature is checked in the same read as the
+    checksum, before the disk is touched (``imgbase-install``: while it downloads the image;
+    anaconda: in the addon's check before storage is written), against the keys in
+    ``/etc/imgbased/trusted.d`` of the system that installs (inside anaconda: the installer's
+    environment, from its root or an updates image); a missing, bad or untrusted signature stops
+    the installation.  Without ``--signature`` no signature is read, unless the policy checks
+    signatures: then ``LIVEIMG-URL.sig`` is, as ``imgbase update`` does.
+``--signature-policy``
+    ``required`` (the image must carry a good signature by a trusted key), ``if-present`` (check
+    it when there is one) or ``off``.  The default is ``required`` with ``--signature``, else
+    ``required`` when the installing system has a trusted key, else ``off``.  ``--signature``
+    with ``off`` is an error.  A plain-http liveimg without a checksum is refused unless the
+    section makes a signature check certain (``--signature`` or ``--signature-policy=required``).
 ``--keep``
     how many bases ``imgbase gc`` keeps (default 2, at least 1).
 ``--no-layout``
@@ -96,6 +111,8 @@ class AddonConfig:
     base_size: int | None = None
     liveimg_url: str | None = None
     checksum: str | None = None
+    signature: str | None = None
+    signature_policy: str | None = None  # None: required with a signature, else the trust's default rule
     keep: int = defaults.KEEP
     no_layout: bool = False
     volumes: list[tuple[str, int]] = field(default_factory=list)
@@ -105,6 +122,11 @@ class AddonConfig:
     def grow(self) -> bool:
         """True when the pool grows over the free space (no fixed --pool-size)."""
         return self.pool_size is None
+
+    @property
+    def signature_certain(self) -> bool:
+        """Whether the section makes the install check a signature or stop (--signature, or policy required)."""
+        return bool(self.signature) or self.signature_policy == "required"
 
     def copy(self) -> AddonConfig:
         """A deep copy that can be edited without touching this one."""
@@ -123,6 +145,10 @@ class AddonConfig:
             args.append(f"--liveimg={self.liveimg_url}")
         if self.checksum:
             args.append(f"--checksum={self.checksum}")
+        if self.signature:
+            args.append(f"--signature={self.signature}")
+        if self.signature_policy:
+            args.append(f"--signature-policy={self.signature_policy}")
         args.append(f"--keep={self.keep}")
         if self.no_layout:
             args.append("--no-layout")

@@ -4,7 +4,9 @@
 ``resolve_payload`` works on any pykickstart handler (the full one of ``parse_kickstart``, or the
 smaller one of anaconda's kickstart specification, which has only the commands it lists:
 ``payload_command_classes``).  A payload command that is not a liveimg (``url``, ``ostreesetup``,
-``cdrom``...) is refused with its line, because imgbased needs a whole file-system image.
+``cdrom``...) is refused with its line, because imgbased needs a whole file-system image.  A
+plain-http liveimg is refused too unless a checksum or a certain signature check
+(``integrity_problem``) proves it.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 
 from pykickstart.version import DEFAULT_VERSION
 
-from org_ovirt_imgbased.host.fetch import integrity_problem
+from org_ovirt_imgbased.host import fetch
 from org_ovirt_imgbased.installer.kickstart import values as kv
 from org_ovirt_imgbased.installer.kickstart.config import ADDON_NAME, AddonConfig, KickstartLineError
 
@@ -34,6 +36,12 @@ class PayloadSource:
     proxy: str | None = None
     noverifyssl: bool = False
 
+
+
+def integrity_problem(url: str, checksum: str | None, signed: bool) -> str | None:
+    """Why url cannot be installed as it is (host.fetch's rule), unless a signature check vouches for it."""
+    problem = None if signed else fetch.integrity_problem(url, checksum)
+    return f"{problem}, or sign it (%addon {ADDON_NAME} --signature=URL)" if problem else None
 
 
 def payload_command_classes(version: int = DEFAULT_VERSION) -> dict[str, type]:
@@ -67,7 +75,7 @@ def resolve_payload(section: AddonConfig, header_lineno: int | None, handler: An
     else:
         raise KickstartLineError(header_lineno, "no payload: add --liveimg=URL to this %addon line "
                                                 "or a 'liveimg --url=URL' command", source)
-    problem = integrity_problem(payload.url, payload.checksum)
+    problem = integrity_problem(payload.url, payload.checksum, section.signature_certain)
     if problem:
         raise KickstartLineError(payload.lineno, problem, source)
     return dataclasses.replace(section.copy(), liveimg_url=payload.url, checksum=payload.checksum), payload

@@ -33,7 +33,7 @@ from org_ovirt_imgbased.installer.kickstart.config import ADDON_NAME, AddonConfi
 from org_ovirt_imgbased.installer.kickstart.payload import PayloadSource, resolve_payload
 
 OPTIONS = ("--vg", "--pool", "--disk", "--boot-size", "--pool-size", "--grow", "--base-size",
-            "--liveimg", "--checksum", "--keep", "--no-layout")
+            "--liveimg", "--checksum", "--signature", "--signature-policy", "--keep", "--no-layout")
 
 
 class SectionReader:
@@ -143,7 +143,7 @@ def _header_parser() -> KSOptionParser:
     op = KSOptionParser(prog=f"%addon {ADDON_NAME}", description="imgbased layout and payload",
                         version=DEFAULT_VERSION, allow_abbrev=False)
     for name in ("--vg", "--pool", "--disk", "--boot-size", "--pool-size", "--base-size",
-                 "--liveimg", "--checksum", "--keep"):
+                 "--liveimg", "--checksum", "--signature", "--signature-policy", "--keep"):
         op.add_argument(name, dest=name[2:].replace("-", "_"), default=None, version=DEFAULT_VERSION,
                         help=name)
     for name in ("--grow", "--no-layout"):
@@ -158,6 +158,9 @@ def _apply_header(cfg: AddonConfig, ns: Any) -> None:
         raise ValueError("--pool-size and --grow conflict: give a fixed pool size or --grow, not both")
     if ns.checksum is not None and ns.liveimg is None:
         raise ValueError("--checksum needs --liveimg (the liveimg command takes its own --checksum)")
+    if ns.signature is not None and ns.signature_policy == "off":
+        raise ValueError("--signature and --signature-policy=off conflict: nothing would check the signature; "
+                         "remove one")
     checks = (("vg", lambda v: kv.check_lvm_name(v, "--vg")),
               ("pool", lambda v: kv.check_lvm_name(v, "--pool")),
               ("disk", kv.check_disk),
@@ -166,6 +169,8 @@ def _apply_header(cfg: AddonConfig, ns: Any) -> None:
               ("base_size", kv.parse_ks_size),
               ("liveimg", kv.check_liveimg_url),
               ("checksum", kv.parse_checksum),
+              ("signature", kv.check_signature_url),
+              ("signature_policy", kv.check_signature_policy),
               ("keep", kv.check_keep))
     for attr, check in checks:
         value = getattr(ns, attr)

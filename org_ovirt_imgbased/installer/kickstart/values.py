@@ -20,7 +20,7 @@ import re
 from urllib.parse import urlsplit
 
 from org_ovirt_imgbased.errors import ImgbaseError
-from org_ovirt_imgbased.host import image
+from org_ovirt_imgbased.host import image, signature
 from org_ovirt_imgbased.host.fetch import REMOTE_SCHEMES
 from org_ovirt_imgbased.host.storage import lvm
 from org_ovirt_imgbased.units import GiB, MiB, TiB, parse_size
@@ -119,22 +119,39 @@ def parse_checksum(text: str) -> str:
 
 def check_liveimg_url(text: str) -> str:
     """Return text if it is an http(s)/file URL or an absolute path of a liveimg payload."""
+    return _check_file_url(text, "payload", "liveimg", "image")
+
+
+def check_signature_url(text: str) -> str:
+    """Return text if it is an http(s)/file URL or an absolute path of the liveimg's detached signature."""
+    return _check_file_url(text, "signature", "signature", "signature")
+
+
+def _check_file_url(text: str, what: str, kind: str, thing: str) -> str:
+    """Return text if it is an http(s)/file URL or an absolute path naming one file (what, a kind, a thing)."""
     if not text or any(ch.isspace() for ch in text):
-        raise ValueError(f"payload {text!r} must be a URL or an absolute path without spaces")
+        raise ValueError(f"{what} {text!r} must be a URL or an absolute path without spaces")
     if text.startswith("/"):
-        return _check_abs_path(text, "payload path")
+        return _check_abs_path(text, f"{what} path")
     parts = urlsplit(text)
     if parts.scheme not in LIVEIMG_SCHEMES:
-        raise ValueError(f"payload {text!r} is not a liveimg URL: use http://, https://, "
+        raise ValueError(f"{what} {text!r} is not a {kind} URL: use http://, https://, "
                          "file:/// or an absolute path")
     if parts.scheme == "file" and parts.netloc not in ("", "localhost"):
-        raise ValueError(f"payload {text!r} names a host in a file URL; use file:///path/to/image")
+        raise ValueError(f"{what} {text!r} names a host in a file URL; use file:///path/to/{thing}")
     if parts.scheme == "file" and not parts.path.startswith("/"):
-        raise ValueError(f"payload {text!r} needs an absolute path: file:///path/to/image")
+        raise ValueError(f"{what} {text!r} needs an absolute path: file:///path/to/{thing}")
     if parts.scheme != "file" and not parts.netloc:
-        raise ValueError(f"payload {text!r} names no host")
+        raise ValueError(f"{what} {text!r} names no host")
     if not parts.path or parts.path.endswith("/"):
-        raise ValueError(f"payload {text!r} names no image file")
+        raise ValueError(f"{what} {text!r} names no {thing} file")
+    return text
+
+
+def check_signature_policy(text: str) -> str:
+    """Return text if it is a signature policy (host.signature's: required, if-present, off)."""
+    if text not in signature.POLICIES:
+        raise ValueError(f"policy {text!r} is not one of {', '.join(signature.POLICIES)}")
     return text
 
 

@@ -482,3 +482,14 @@ def test_a_dry_runner_does_not_download(make_ctx, srv, state, publisher):
     with pytest.raises(ImgbaseError, match="a dry run does not download"):
         delivery.prepare(make_ctx(keys=[publisher]), Request(), dry_run=True)
     assert srv.requests == [] and not state.exists()
+
+
+def test_a_plain_path_with_a_hash_sign_is_that_file_not_a_url(make_ctx, tmp_path, publisher):
+    """`imgbase update /srv/a#1.img`: a path is never parsed as a URL (no fragment cut off)."""
+    odd = tmp_path / "node#1.img"
+    odd.write_bytes(DATA)
+    prepared = delivery.prepare(make_ctx(), Request(image=str(odd)))
+    assert prepared.path == odd and prepared.origin is None
+    publisher.sign(odd)
+    signed = delivery.prepare(make_ctx(keys=[publisher]), Request(image=str(odd)))
+    assert signed.path == odd and signed.origin.sha256 == SHA

@@ -74,6 +74,12 @@ def validate(path: Path, tmp: Path) -> subprocess.CompletedProcess:
     ("'--liveimg=https://e.com/x.img?a=1&b=#2'", "liveimg_url", "https://e.com/x.img?a=1&b=#2"),
     ("--keep=5", "keep", 5),
     ("--no-layout", "no_layout", True),
+    ("--signature=https://e.com/img/rootfs.squashfs.sig", "signature", "https://e.com/img/rootfs.squashfs.sig"),
+    ("--signature=/srv/images/rootfs.squashfs.sig", "signature", "/srv/images/rootfs.squashfs.sig"),
+    ("--signature=file:///srv/x.sig --signature-policy=if-present", "signature", "file:///srv/x.sig"),
+    ("--signature-policy=required", "signature_policy", "required"),
+    ("--signature-policy=if-present", "signature_policy", "if-present"),
+    ("--signature-policy=off", "signature_policy", "off"),
 ])
 def test_every_option_round_trips(header, attr, expected):
     """Each option parses to the expected value and survives to_kickstart -> parse."""
@@ -178,6 +184,22 @@ def test_check_rejects_a_config_made_in_code():
     (ks("--pool=my_tmeta"), 2, "reserves"),
     (ks("--disk='v d a'"), 2, "not a disk name"),
     (ks("--keep=0"), 2, "--keep"),
+    (ks("--signature=ftp://e.com/x.sig"), 2, "--signature: signature 'ftp://e.com/x.sig' is not a signature URL"),
+    (ks("--signature=x.sig"), 2, "is not a signature URL: use http://, https://, file:/// or an absolute path"),
+    (ks("--signature=file://server/x.sig"), 2, "--signature: signature 'file://server/x.sig' names a host"),
+    (ks("--signature=https://e.com/sigs/"), 2, "names no signature file"),
+    (ks("--signature=https:///x.sig"), 2, "names no host"),
+    (ks("--signature=/srv/../x.sig"), 2, "signature path '/srv/../x.sig' is not normalised"),
+    (ks("'--signature=https://e.com/a b.sig'"), 2, "without spaces"),
+    (ks("--signature"), 2, "argument --signature: expected one argument"),
+    (ks("--signature=https://e.com/a.sig --signature=https://e.com/b.sig"), 2, "--signature is given twice"),
+    (ks("--signature-policy=maybe"), 2, "--signature-policy: policy 'maybe' is not one of required, if-present, off"),
+    (ks("--signature-policy=Required"), 2, "--signature-policy: policy 'Required'"),
+    (ks("--signature-policy=off --signature-policy=off"), 2, "--signature-policy is given twice"),
+    (ks("--signature=https://e.com/a.sig --signature-policy=off"), 2,
+     "--signature and --signature-policy=off conflict"),
+    (ks("--signature-policy=if-present", before="liveimg --url=http://e.com/r.sq\n"), 1,
+     "plain http without a checksum"),
     (ks("--liveimg=http://e.com/x --checksum=sha256:abc", before=""), 1, "not sha256: followed by 64 hex"),
     (ks("--liveimg=http://e.com/x --checksum=md5:" + HEX[:32], before=""), 1, "only sha256"),
     (ks("--checksum=sha256:" + HEX), 2, "--checksum needs --liveimg"),
@@ -287,3 +309,44 @@ def test_a_kickstart_that_is_not_utf8_is_one_line(tmp_path):
     path.write_bytes(("# caf\xe9\n" + ks("--disk=vda")).encode("latin-1"))
     with pytest.raises(ImgbaseError, match="is not UTF-8 text \\(byte 0xe9 at offset 5\\)"):
         parse_kickstart(path)
+
+
+# ---- the liveimg's signature ---------------------------------------------------------------------
+
+def test_the_signature_options_are_written_back_and_pass_ksvalidator(tmp_path):
+    """--signature and --signature-policy survive the section's and the whole file's round trip."""
+    header = "--signature=https://e.com/img/rootfs.squashfs.sig --signature-policy=if-present"
+    first = parse_kickstart(ks(header))
+    assert (first.section.signature, first.section.signature_policy) == \
+        ("https://e.com/img/rootfs.squashfs.sig", "if-present")
+    assert (first.config.signature, first.config.signature_policy) == \
+        ("https://e.com/img/rootfs.squashfs.sig", "if-present")  # the effective config keeps them too
+    written = first.to_kickstart()
+    assert header in written
+    second = parse_kickstart(written)
+    assert second.section == first.section
+    out = tmp_path / "signed.ks"
+    out.write_text(written)
+    proc = validate(out, tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_no_signature_options_write_none():
+    """Without the options the section says nothing of signatures (the default policy applies)."""
+    section = parse_kickstart(ks("--disk=vda")).section
+    assert (section.signature, section.signature_policy) == (None, None)
+    assert "--signature" not in section.to_kickstart()
+
+
+@pytest.mark.parametrize("header", ["--signature=http://e.com/r.sq.sig", "--signature-policy=required"])
+def test_plain_http_without_a_checksum_is_accepted_when_a_signature_is_certain(header):
+    """A signature the install must check (or stop) proves the image as a checksum would."""
+    result = parse_kickstart(ks(header, before="liveimg --url=http://e.com/r.sq\n"))
+    assert result.config.liveimg_url == "http://e.com/r.sq" and result.config.checksum is None
+
+
+def test_plain_http_refusal_names_the_signature_too():
+    """The refusal of plain http without a checksum says that a signature would do as well."""
+    with pytest.raises(KickstartLineError, match=r"--checksum=sha256:HEX, or serve it over https, or sign it "
+                                                 r"\(%addon org_ovirt_imgbased --signature=URL\)"):
+        parse_kickstart(ks("", before="liveimg --url=http://e.com/r.sq\n"))
