@@ -72,11 +72,18 @@ install:
 
 ## The addon as an anaconda updates image: a gzip'd cpio of `make install`, laid over the
 ## installer root by inst.updates=URL.  build-installer makes one the same way
-## (UPDATES_IMG=FILE UPDATES_DIR=DIR put it elsewhere).
+## (UPDATES_IMG=FILE UPDATES_DIR=DIR put it elsewhere).  TRUSTED_KEYS="FILE.gpg ..." adds a
+## site's publisher keys (`gpg --export KEYID > FILE.gpg`, or armored FILE.asc) as the
+## installer's /etc/imgbased/trusted.d/FILE.gpg: the addon then checks the liveimg's signature.
 UPDATES_IMG ?= imgbased-updates.img
 UPDATES_DIR ?= build/updates
+TRUSTED_KEYS ?=
 updates-img:
+	$(if $(filter-out %.gpg %.asc,$(TRUSTED_KEYS)),$(error TRUSTED_KEYS: $(filter-out %.gpg %.asc,$(TRUSTED_KEYS)) \
+	  is not named *.gpg or *.asc (the addon reads only those)))
 	rm -rf $(UPDATES_DIR) && $(MAKE) -s install DESTDIR=$(abspath $(UPDATES_DIR))
+	$(if $(strip $(TRUSTED_KEYS)),install -d $(UPDATES_DIR)/etc/imgbased/trusted.d \
+	  && install -m 0644 $(TRUSTED_KEYS) $(UPDATES_DIR)/etc/imgbased/trusted.d/)
 	cd $(UPDATES_DIR) && find . | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0 | gzip -9n > $(abspath $(UPDATES_IMG))
 	@echo "built $(UPDATES_IMG) (boot the installer with inst.updates=URL-of-it)"
 

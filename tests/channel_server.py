@@ -28,8 +28,10 @@ which is re-read on each request and applied when its content changed):
 from __future__ import annotations
 
 import argparse
+import bisect
 import contextlib
 import email.utils
+import itertools
 import json
 import os
 import re
@@ -141,6 +143,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _answer(self, body: bool) -> None:
         """Send the status, headers and (for GET) the body, then log the request."""
         channel = self.server.channel
+        arrived = channel.arrival()
         control = channel.reload_control()
         path = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)
         self.close_connection = True
@@ -158,7 +161,7 @@ class _Handler(BaseHTTPRequestHandler):
                 sent = self._send_body(target, answer, channel.cut_for(path))
         channel.log_request({"scheme": self.server.scheme, "method": self.command, "path": path,
                              "range": self.headers.get("Range"), "if_range": self.headers.get("If-Range"),
-                             "status": status, "sent": sent})
+                             "status": status, "sent": sent}, arrived)
 
     def _send_head(self, answer: Answer) -> int:
         """Send the status line and headers (a body-less answer says Content-Length: 0)."""
@@ -243,7 +246,8 @@ class ChannelServer:
         """Serve root; https_dir holds the generated certificate; log_file gets one JSON line a request."""
         self.root = Path(root).resolve()
         self.control = Control()
-        self.requests: list[dict] = []
+        self.requests: list[dict] = []  # in the order the requests arrived (not the order they ended)
+        self._arrivals = itertools.count()
         self.log_file = log_file
         self.cert = make_certificate(Path(https_dir)) if https_dir else None
         self._lock = threading.Condition()
@@ -345,10 +349,16 @@ class ChannelServer:
             once = self.control.cut_once.pop(path, None)
             return once if once is not None else self.control.cut_after.get(path)
 
-    def log_request(self, entry: dict) -> None:
-        """Keep one request's summary in requests and, in script mode, as a line of the log file."""
+    def arrival(self) -> int:
+        """The next request's arrival number."""
         with self._lock:
-            self.requests.append(entry)
+            return next(self._arrivals)
+
+    def log_request(self, entry: dict, arrived: int) -> None:
+        """Keep one request's summary in requests (by arrival) and, in script mode, as a line of the log file."""
+        with self._lock:
+            entry["arrived"] = arrived
+            bisect.insort(self.requests, entry, key=lambda e: e["arrived"])
             if self.log_file is not None:
                 with open(self.log_file, "a") as log:
                     log.write(json.dumps(entry) + "\n")

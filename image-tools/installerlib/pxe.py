@@ -1,6 +1,9 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """A PXE tree for the installer: the iPXE script, the boot files, the updates image, the kickstart, an HTTP server.
 
+The updates image may carry trusted keys (updates.build_updates): with them and a kickstart whose
+%addon line names the liveimg's signature (sign_section), the addon checks that signature.
+
 qemu's user-mode network serves the tree over its built-in TFTP server, and the guest reaches
 the host's 127.0.0.1 as 10.0.2.2; the HTTP server listens on 127.0.0.1 only.
 """
@@ -13,7 +16,7 @@ import os
 import re
 import shutil
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +30,8 @@ GUEST_HOST = "10.0.2.2"  # the host, as a guest on qemu's user-mode network sees
 BOOTFILE = "boot.ipxe"
 KERNEL_ARGS = ["console=ttyS0,115200n8", "panic=5", "quiet"]
 LIVEIMG_LINE = re.compile(r"^liveimg\b.*$", re.M)
+ADDON_LINE = re.compile(r"^%addon[ \t]+org_ovirt_imgbased(?=[ \t]|$).*$", re.M)
+SIGNATURE_OPTION = re.compile(r"[ \t]+--signature(?:=|[ \t]+)\S+")
 
 
 def ipxe_script(ks_url: str, stage2_url: str, extra_args: list[str] | None = None,
@@ -57,6 +62,17 @@ def point_kickstart(text: str, url: str, checksum: str | None = None) -> str:
     return LIVEIMG_LINE.sub(line, text, count=1)
 
 
+def sign_section(text: str, url: str) -> str:
+    """Return the kickstart with --signature=url on its %addon org_ovirt_imgbased line (in place of one there)."""
+    match = ADDON_LINE.search(text)
+    if match is None:
+        raise ImgbaseError("the kickstart has no %addon org_ovirt_imgbased line to name the signature on")
+    if not url or any(c.isspace() for c in url):
+        raise ImgbaseError(f"{url!r} is not a usable signature URL for the %addon line")
+    line = SIGNATURE_OPTION.sub("", match.group(0)) + f" --signature={url}"
+    return text[:match.start()] + line + text[match.end():]
+
+
 def place(src: Path, dest: Path) -> Path:
     """Put src at dest: a hard link when both are on one file system, else a copy."""
     dest.unlink(missing_ok=True)
@@ -73,17 +89,19 @@ def beside(url: str, name: str) -> str:
 
 
 def write_pxe_tree(dest: Path, installer_dir: Path, ks_url: str, stage2_url: str | None = None,
-                   extra_args: list[str] | None = None, updates_url: str | None = None) -> Path:
+                   extra_args: list[str] | None = None, updates_url: str | None = None,
+                   trusted_keys: Sequence[Path] = ()) -> Path:
     """Fill dest with the kernel, the initramfs, the live root, the addon's updates image and boot.ipxe.
 
-    stage2_url and updates_url default to the files beside the kickstart; returns the script's path.
+    stage2_url and updates_url default to the files beside the kickstart; trusted_keys go into the
+    updates image (the installer's /etc/imgbased/trusted.d); returns the script's path.
     """
     dest.mkdir(parents=True, exist_ok=True)
     for name in (recipe.KERNEL_NAME, recipe.INITRD_NAME, recipe.ROOT_NAME):
         if not (installer_dir / name).is_file():
             raise ImgbaseError(f"{installer_dir} has no {name}: run image-tools/build-installer")
         place(installer_dir / name, dest / name)
-    updates.build_updates(dest / recipe.UPDATES_NAME)
+    updates.build_updates(dest / recipe.UPDATES_NAME, trusted_keys=trusted_keys)
     stage2 = stage2_url or beside(ks_url, recipe.ROOT_NAME)
     digests = {"stage2": sha256_file(dest / recipe.ROOT_NAME), "updates": sha256_file(dest / recipe.UPDATES_NAME)}
     script = dest / BOOTFILE

@@ -4,7 +4,9 @@
 The VM boots from the network only (qemu's iPXE ROM, ``-boot`` network first, no ``-kernel``):
 qemu's TFTP server hands out boot.ipxe, the kernel and the initramfs; the kickstart, the
 installer root and the liveimg come from an HTTP server on the host's 127.0.0.1, which the
-guest reaches as 10.0.2.2.  The console markers of the installer tell what happened.
+guest reaches as 10.0.2.2.  The console markers of the installer tell what happened.  A signed
+install serves the liveimg's signature beside it (its URL on the kickstart's %addon line) and
+puts the trusted keys into the updates image.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +32,7 @@ RESULT = re.compile(r"^IMGBASED_INSTALL_(?:OK (?P<ok>.*)|FAILED: (?P<reason>.*))
 ANACONDA_TIMINGS = re.compile(r"^imgbased-installer: anaconda timings: (.*)$", re.M)
 MEM_MB = 3072  # anaconda's Boss, Storage, Payloads and the addon's module, with the root in RAM
 LIVEIMG_NAME = "liveimg.squashfs"
+SIGNATURE_NAME = LIVEIMG_NAME + ".sig"  # where the addon's default rule would look too
 KS_NAME = "install.ks"
 
 
@@ -51,14 +54,33 @@ def _tail(text: str, lines: int = 25) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
+@dataclass(frozen=True)
+class Signing:
+    """A signed install: the liveimg's detached signature and the keys the installer trusts."""
+
+    signature: Path | None = None
+    trusted_keys: Sequence[Path] = ()
+
+
+def serve_signature(tree: Path, ks_text: str, server: pxe.HttpServer, signature: Path | None) -> str:
+    """Serve signature beside the liveimg and name it on the %addon line; without one, the kickstart as it is."""
+    (tree / SIGNATURE_NAME).unlink(missing_ok=True)
+    if signature is None:
+        return ks_text
+    pxe.place(signature, tree / SIGNATURE_NAME)
+    return pxe.sign_section(ks_text, server.url(SIGNATURE_NAME))
+
+
 def prepare_tree(tree: Path, installer_dir: Path, ks_text: str, liveimg: Path, server: pxe.HttpServer,
-                 checksum: str | None, ks_via: str) -> str:
+                 checksum: str | None, ks_via: str, signing: Signing | None = None) -> str:
     """Lay out the PXE tree for one run (the updates image over HTTP); return the kickstart URL the kernel gets."""
     pxe.place(liveimg, tree / LIVEIMG_NAME)
-    (tree / KS_NAME).write_text(pxe.point_kickstart(ks_text, server.url(LIVEIMG_NAME), checksum))
+    text = pxe.point_kickstart(ks_text, server.url(LIVEIMG_NAME), checksum)
+    signing = signing or Signing()
+    (tree / KS_NAME).write_text(serve_signature(tree, text, server, signing.signature))
     ks_url = server.url(KS_NAME) if ks_via == "http" else f"tftp://{pxe.GUEST_HOST}/{KS_NAME}"
     pxe.write_pxe_tree(tree, installer_dir, ks_url, server.url(recipe.ROOT_NAME),
-                       updates_url=server.url(recipe.UPDATES_NAME))
+                       updates_url=server.url(recipe.UPDATES_NAME), trusted_keys=signing.trusted_keys)
     return ks_url
 
 
@@ -84,10 +106,12 @@ def _wait_phase(vm, pattern: str, timeout: float, phases: dict[str, float], name
 
 def pxe_install(work: Path, installer_dir: Path, ks_text: str, liveimg: Path, disk: Path,
                 checksum: str | None = "auto", ks_via: str = "tftp", timeout: float = 1200,
-                say: Callable[[str], None] = print, echo: Callable[[str], None] | None = None) -> PxeRun:
+                say: Callable[[str], None] = print, echo: Callable[[str], None] | None = None,
+                signing: Signing | None = None) -> PxeRun:
     """PXE-boot a VM on disk, install unattended from ks_text and wait until it powers off or reboots.
 
-    checksum "auto" puts the liveimg's real sha256 into the kickstart; None leaves it out.
+    checksum "auto" puts the liveimg's real sha256 into the kickstart; None leaves it out.  signing
+    serves the liveimg's signature (named with --signature= on the %addon line) and the trusted keys.
     """
     tree = work / "pxe"
     tree.mkdir(parents=True, exist_ok=True)
@@ -96,7 +120,7 @@ def pxe_install(work: Path, installer_dir: Path, ks_text: str, liveimg: Path, di
     serial = work / "serial-pxe-install.log"
     phases: dict[str, float] = {}
     with pxe.serve_http(tree) as server:
-        ks_url = prepare_tree(tree, installer_dir, ks_text, liveimg, server, checksum, ks_via)
+        ks_url = prepare_tree(tree, installer_dir, ks_text, liveimg, server, checksum, ks_via, signing)
         say(f"PXE tree {tree}: kickstart {ks_url}, HTTP on 127.0.0.1:{server.port}")
         spec = BootSpec(disk, mem_mb=MEM_MB, timeout=timeout, tftp=str(tree), bootfile=pxe.BOOTFILE, pxe=True,
                         reach_host=True, serial_log=serial)

@@ -24,6 +24,7 @@ from typing import Callable, Protocol, Union
 
 from org_ovirt_imgbased.errors import ImgbaseError
 from org_ovirt_imgbased.host import fetch
+from org_ovirt_imgbased.host.image import CORRUPT
 from org_ovirt_imgbased.host.progress import Progress
 from org_ovirt_imgbased.runner import Runner, fsync_dir
 from org_ovirt_imgbased.units import MiB, human
@@ -34,7 +35,6 @@ SIDECAR_SUFFIX = ".part.json"
 #: Room kept free on the staging filesystem beyond the bytes still to come.
 SPACE_MARGIN = 16 * MiB
 #: Why bytes that are not the ones announced are refused.
-CORRUPT = "the image is corrupt or not the one the channel lists"
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
 
 
@@ -89,7 +89,8 @@ class Expected:
         """Refuse a size or sha256 that differs from the announced one, in one line naming both."""
         for what, want, got in (("size", self.size, size), ("sha256", self.sha256, sha256)):
             if want is not None and got is not None and want != got:
-                raise ImgbaseError(f"{url}: expected {what} {want}, got {got}: {CORRUPT}")
+                raise ImgbaseError(f"{'checksum' if what == 'sha256' else what} mismatch for {url}: expected "
+                                   f"{what} {want}, got {got}; {CORRUPT}")
 
 
 def part_path(dest: Path) -> Path:

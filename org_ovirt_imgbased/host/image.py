@@ -43,6 +43,9 @@ _TAR_NOISE = ("Removing leading", "Ignoring unknown extended header keyword", "E
               "Error is not recoverable")
 
 
+#: What a checksum mismatch means, in every message that reports one.
+CORRUPT = "the image is corrupt or not the one you meant"
+
 @dataclass
 class Payload:
     """An inspected payload, ready to be copied into an LV."""
@@ -295,7 +298,7 @@ def open_image(runner: Runner, path: Path, checksum: str | None = None,
         digest: str | Future = verified or sha256_of(path)
         if digest != parse_checksum(checksum):
             raise ImgbaseError(f"checksum mismatch for {path}: expected {parse_checksum(checksum)}, "
-                               f"got {digest}; the image is corrupt or not the one you meant")
+                               f"got {digest}; {CORRUPT}")
     else:
         # nothing to verify first: hash while the copy runs (unless the caller already has it)
         digest = verified or _background_sha256(path)

@@ -5,22 +5,33 @@ The VM has no -kernel: qemu's iPXE ROM loads boot.ipxe, the kernel and the initr
 qemu's TFTP server; the kickstart comes over TFTP (first test) or HTTP (second test), the live
 installer root, the addon's updates image (inst.updates=) and the liveimg over HTTP from
 127.0.0.1 on the host (10.0.2.2 in the guest).  The installer root has no addon of its own, so
-the install proves the updates image reached anaconda.  A kickstart with a wrong checksum must
-stop anaconda before the disk is touched.
+the install proves the updates image reached anaconda.
+
+The first install is signed and has no checksum: the updates image carries the publisher's key
+(the installer's /etc/imgbased/trusted.d), the %addon line names the liveimg's signature and the
+addon checks it with the installer's gpgv before storage is written, then pins the sha256 it read
+into anaconda's live-image source.  The addon's log lines stay in the installer's RAM, so the proof is
+on the installed disk: Base-0 is tagged with that sha256, which without a --checksum only the
+pin after a good signature gives it.  A kickstart with a wrong checksum (and no key) must stop
+anaconda before the disk is touched.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from imagelib.liveimg import sha256_file
 from installerlib import anaconda, pxevm, recipe, updates
 from vmlab.host import TestHost
 from vmlab.lifecycle import REPO, build_liveimg
 from vmlab.qemu import sparse_disk
+
+from tests import gpgkeys
 
 pytestmark = [pytest.mark.e2e,
               pytest.mark.skipif(os.geteuid() != 0, reason="the PXE test builds images and boots VMs: run it as root")]
@@ -32,8 +43,12 @@ DISK_SIZE = 20 << 30
 FIRST_BOOT_JOB = "".join(
     f'test "$(lvs --noheadings -o vg_name,lv_name "$(findmnt -no SOURCE {mnt})" | xargs)" = "HostVG {lv}"\n'
     for mnt, lv in (("/", "Base-0.1"), ("/var", "var"), ("/var/log", "var_log"))) + (
+    'echo "Base-0 tags: $(lvs --noheadings -o lv_tags HostVG/Base-0 | xargs)"\n'
     "lvs --noheadings -o lv_tags HostVG/Base-0 | grep -q imgbased:image=imgbased-test-1\nimgbase check\n")
 ADDON_DIR = f"{anaconda.ADDONS_DIR}/org_ovirt_imgbased"
+KEY_NAME = "publisher.gpg"
+
+publisher = gpgkeys.publisher  # module-scoped: its gpg-agent stops after the module
 
 
 @pytest.fixture(scope="module")
@@ -65,33 +80,47 @@ def _timings(title: str, phases: dict[str, float]) -> None:
     print(f"{title}: " + ", ".join(f"{k} {v:.0f}s" for k, v in phases.items()))
 
 
-def test_pxe_install_then_the_disk_boots_base_0_1(artifacts, tmp_path):
-    """Network boot, anaconda installs unattended with the addon from the updates image, reboot; then Base-0.1 boots."""
+def _signed(tmp_path: Path, liveimg: Path, key: gpgkeys.Key) -> pxevm.Signing:
+    """The liveimg's detached signature by key, and key exported as the installer's one trusted key."""
+    return pxevm.Signing(key.sign(liveimg, tmp_path / pxevm.SIGNATURE_NAME), [key.export(tmp_path / KEY_NAME)])
+
+
+def test_pxe_install_then_the_disk_boots_base_0_1(artifacts, tmp_path, publisher):
+    """Network boot, anaconda installs a signed liveimg, the addon and key from the updates image; Base-0.1 boots."""
     assert not any(p.startswith(ADDON_DIR) for p in _root_files(artifacts["installer"] / recipe.ROOT_NAME)), \
         "the installer root carries an addon of its own"
     disk = sparse_disk(tmp_path / "disk.img", DISK_SIZE)
     run = pxevm.pxe_install(tmp_path, artifacts["installer"], KICKSTART.read_text(), artifacts["liveimg"], disk,
-                            ks_via="tftp")
+                            checksum=None, ks_via="tftp", signing=_signed(tmp_path, artifacts["liveimg"], publisher))
     assert run.ok, _report(run)
     assert run.detail == "layer=Base-0.1 disk=/dev/vda after=reboot", _report(run)
     assert "anaconda-run: phase install" in run.console and "imgbased-installer: rebooting" in run.console
-    # The kickstart came over TFTP; the root, the updates image and the liveimg over HTTP.
-    for name in (recipe.ROOT_NAME, recipe.UPDATES_NAME, pxevm.LIVEIMG_NAME):
+    # The kickstart came over TFTP; the root, the updates image, the liveimg and its signature over HTTP.
+    for name in (recipe.ROOT_NAME, recipe.UPDATES_NAME, pxevm.LIVEIMG_NAME, pxevm.SIGNATURE_NAME):
         assert f"GET /{name} 200" in run.requests, run.requests
     assert f"GET /{pxevm.KS_NAME} 200" not in run.requests
     assert "the addon from http://10.0.2.2:" in run.console and f"/{recipe.UPDATES_NAME})" in run.console
-    assert updates.ADDON_INIT in updates.members(tmp_path / "pxe" / recipe.UPDATES_NAME)
+    served = updates.members(tmp_path / "pxe" / recipe.UPDATES_NAME)
+    assert {updates.ADDON_INIT, f"{updates.TRUSTED_DIR}/{KEY_NAME}"} <= set(served)
+    ks = (tmp_path / "pxe" / pxevm.KS_NAME).read_text()
+    assert re.search(rf"^%addon org_ovirt_imgbased .*--signature=http://10\.0\.2\.2:\d+/{pxevm.SIGNATURE_NAME}$",
+                     ks, re.M) and "--checksum" not in ks, ks
     # The disk alone (BIOS + GRUB) boots Base-0.1 with the kickstart's thin data volumes mounted.
     host = TestHost(tmp_path / "boot", say=print)
     os.replace(disk, host.disk)
     boot = host.boot("PXE-installed first boot", FIRST_BOOT_JOB)
     assert boot.layer == "Base-0.1", boot.job_log
     assert boot.job_rc == 0 and "Status: OK" in boot.job_log, boot.job_log
+    # No --checksum: Base-0's digest is the one the addon pinned after the signature checked out.
+    assert f"imgbased:sha256={sha256_file(artifacts['liveimg'])}" in boot.job_log, boot.job_log
     _timings("PXE anaconda install timings", {**run.phases, "first disk boot and check": round(boot.seconds, 1)})
 
 
 def test_wrong_checksum_stops_anaconda_before_the_disk_is_touched(artifacts, tmp_path):
-    """The payload fails verification: the reason is on the console and the disk is still all zeros."""
+    """The payload fails verification: the reason is on the console and the disk is still all zeros.
+
+    No key and no signature: with a trusted key the policy would be required and want the signature.
+    """
     disk = sparse_disk(tmp_path / "disk.img", DISK_SIZE)
     run = pxevm.pxe_install(tmp_path, artifacts["installer"], KICKSTART.read_text(), artifacts["liveimg"], disk,
                             checksum="0" * 64, ks_via="http")
@@ -101,4 +130,5 @@ def test_wrong_checksum_stops_anaconda_before_the_disk_is_touched(artifacts, tmp
     assert f"IMGBASED_INSTALL_FAILED: {run.detail}" in run.console
     assert "imgbased-installer: powering off" in run.console
     assert f"GET /{pxevm.KS_NAME} 200" in run.requests and f"GET /{recipe.UPDATES_NAME} 200" in run.requests
+    assert not [n for n in updates.members(tmp_path / "pxe" / recipe.UPDATES_NAME) if n.startswith(updates.TRUSTED_DIR)]
     assert pxevm.nonzero_extents(disk) == [], f"the disk was written to before the checksum was checked\n{_report(run)}"

@@ -123,13 +123,14 @@ def test_a_wrong_sha256_removes_the_partial_and_says_so(srv, dest):
     """One line naming the URL, the sha256 expected and got; nothing is left behind."""
     with pytest.raises(ImgbaseError) as err:
         download.download(srv.url + "/image", dest, expected_sha256="0" * 64)
-    assert str(err.value) == f"{srv.url}/image: expected sha256 {'0' * 64}, got {SHA}: {CORRUPT}"
+    assert str(err.value) == f"checksum mismatch for {srv.url}/image: expected sha256 {'0' * 64}, got {SHA}; {CORRUPT}"
     assert listing(dest.parent) == []
 
 
 def test_an_announced_size_that_differs_is_refused_before_the_body(srv, dest):
     """A Content-Length other than the channel's size stops the download at once."""
-    with pytest.raises(ImgbaseError, match=f"expected size {len(DATA) + 1}, got {len(DATA)}: {CORRUPT}"):
+    wrong = f"size mismatch for .*: expected size {len(DATA) + 1}, got {len(DATA)}; {CORRUPT}"
+    with pytest.raises(ImgbaseError, match=wrong):
         download.download(srv.url + "/image", dest, expected_size=len(DATA) + 1)
     assert listing(dest.parent) == []
 

@@ -15,9 +15,13 @@ import pytest
 from imagelib.common import ImgbaseError
 from installerlib import anaconda, baseroot, outcome, pxevm, recipe, updates
 
+from org_ovirt_imgbased.host import signature
+from org_ovirt_imgbased.runner import Runner
+from tests import gpgkeys
 from tests.repo import ROOT
 
 PXE_KS = ROOT / "kickstarts/pxe-auto.ks"
+publisher = gpgkeys.publisher
 
 
 def _lvs(*rows: tuple[str, str, str]) -> dict:
@@ -184,9 +188,73 @@ def test_updates_image_holds_the_addon_and_its_dbus_files(tmp_path):
     names = updates.members(img)
     assert {updates.ADDON_INIT, updates.ADDON_SERVICE, "etc/anaconda/conf.d/90-imgbased.conf"} <= set(names)
     assert not [n for n in names if "__pycache__" in n]
+    assert not [n for n in names if n.startswith(updates.TRUSTED_DIR)], "a key no one asked for"
     listing = subprocess.run(["cpio", "-tv", "--quiet"], input=gzip.decompress(img.read_bytes()),
                              capture_output=True, check=True).stdout.decode()
     assert all(" root " in ln for ln in listing.splitlines() if ln), "the image's files are not root-owned"
+
+
+def _unpack(img: Path, dest: Path) -> Path:
+    """Unpack an updates image into dest (as the init lays it over the root); return dest."""
+    dest.mkdir()
+    subprocess.run(["cpio", "-i", "-d", "--quiet"], input=gzip.decompress(img.read_bytes()), cwd=dest, check=True)
+    return dest
+
+
+def test_updates_image_carries_the_trusted_keys_byte_for_byte(tmp_path):
+    """Each key lands as etc/imgbased/trusted.d/NAME, root-owned and 0644, with the bytes it was given."""
+    keys = [tmp_path / "publisher.gpg", tmp_path / "site.asc"]
+    for key in keys:
+        key.write_bytes(f"key {key.name}\n".encode())
+    img = updates.build_updates(tmp_path / "u.img", trusted_keys=keys)
+    assert {updates.key_member(k) for k in keys} | {updates.ADDON_INIT} <= set(updates.members(img))
+    root = _unpack(img, tmp_path / "root")
+    for key in keys:
+        assert (root / updates.key_member(key)).read_bytes() == key.read_bytes()
+    listing = subprocess.run(["cpio", "-tv", "--quiet"], input=gzip.decompress(img.read_bytes()),
+                             capture_output=True, check=True).stdout.decode()
+    rows = [ln for ln in listing.splitlines() if ln.endswith(tuple(updates.key_member(k) for k in keys))]
+    assert len(rows) == 2 and all(ln.startswith("-rw-r--r--") and " root " in ln for ln in rows), listing
+
+
+def test_a_key_from_the_updates_image_checks_the_publishers_signature(tmp_path, publisher):
+    """The unpacked trusted.d is a trust the addon's gpgv check accepts: the signer is the publisher."""
+    img = updates.build_updates(tmp_path / "u.img", trusted_keys=[publisher.export(tmp_path / "publisher.gpg")])
+    root = _unpack(img, tmp_path / "root")
+    trust = signature.load_trust(directory=root / updates.TRUSTED_DIR)
+    assert trust.policy == "required" and [k.name for k in trust.keyrings] == ["publisher.gpg"]
+    data = tmp_path / "liveimg.squashfs"
+    data.write_bytes(b"a liveimg\n" * 1000)
+    sig = publisher.sign(data)
+    assert signature.verify_file(Runner(), trust, data, sig, data.name) == publisher.fingerprint
+
+
+@pytest.mark.parametrize(("names", "message"), [
+    (["a/key.txt"], "name it NAME.gpg"),
+    (["a/.hidden.gpg"], "name it NAME.gpg"),
+    (["a/k.gpg", "b/k.gpg"], "two trusted keys are named k.gpg"),
+    (["a/missing.gpg"], "missing.gpg: no such file"),
+])
+def test_updates_image_refuses_keys_the_addon_would_not_read(tmp_path, names, message):
+    """A key name the addon skips, a name given twice or a missing file: refused before make runs."""
+    keys = [tmp_path / n for n in names]
+    for key in keys:
+        key.parent.mkdir(exist_ok=True)
+        if key.name != "missing.gpg":
+            key.write_bytes(b"k")
+    with pytest.raises(ImgbaseError, match=message):
+        updates.build_updates(tmp_path / "u.img", trusted_keys=keys)
+    assert not (tmp_path / "u.img").exists()
+
+
+def test_make_updates_img_refuses_a_trusted_key_not_named_for_the_addon(tmp_path):
+    """A site's TRUSTED_KEYS= with a name other than *.gpg or *.asc stops make with the reason."""
+    (tmp_path / "site.key").write_bytes(b"k")
+    res = subprocess.run(["make", "-s", "-C", str(ROOT), "updates-img", f"UPDATES_IMG={tmp_path / 'u.img'}",
+                          f"UPDATES_DIR={tmp_path / 'tree'}", f"TRUSTED_KEYS={tmp_path / 'site.key'}"],
+                         capture_output=True, text=True)
+    assert res.returncode != 0 and "is not named *.gpg or *.asc" in res.stderr, res.stderr
+    assert not (tmp_path / "u.img").exists()
 
 
 def test_updates_image_members_of_something_else(tmp_path):

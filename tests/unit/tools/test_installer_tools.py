@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from imagelib.common import ImgbaseError
-from installerlib import pxe, pxevm, recipe
+from installerlib import pxe, pxevm, recipe, updates
 
 from org_ovirt_imgbased.installer.kickstart import parse_kickstart
 from tests.repo import ROOT as REPO_ROOT
@@ -21,6 +21,7 @@ from tests.repo import ROOT as REPO_ROOT
 ROOT = REPO_ROOT
 TOOLS = ROOT / "image-tools"
 KICKSTART = ROOT / "kickstarts/standalone-auto.ks"
+PXE_KS = ROOT / "kickstarts/pxe-auto.ks"
 SHA = "ab" * 32
 
 
@@ -79,6 +80,35 @@ def test_point_kickstart_without_checksum_and_without_liveimg():
         pxe.point_kickstart("text\nreboot\n", "http://h/l.squashfs")
 
 
+def test_sign_section_names_the_signature_on_the_addon_line():
+    """The real pxe-auto.ks gets --signature= on its %addon line only; the section reads it, --keep stays."""
+    original = pxe.point_kickstart(PXE_KS.read_text(), "http://10.0.2.2:4321/liveimg.squashfs")
+    text = pxe.sign_section(original, "http://10.0.2.2:4321/liveimg.squashfs.sig")
+    changed = [(a, b) for a, b in zip(original.splitlines(), text.splitlines()) if a != b]
+    assert len(changed) == 1 and changed[0][0].startswith("%addon org_ovirt_imgbased")
+    assert len(text.splitlines()) == len(original.splitlines())
+    result = parse_kickstart(text, name="pxe.ks")
+    assert result.config.signature == "http://10.0.2.2:4321/liveimg.squashfs.sig"
+    assert result.config.keep == 2 and result.config.checksum is None
+
+
+@pytest.mark.parametrize("given", ["--signature=http://old/x.sig", "--signature http://old/x.sig"])
+def test_sign_section_replaces_a_given_signature_and_keeps_the_policy(given):
+    """One --signature= is left, the new one; --signature-policy is not an old signature."""
+    header = f"%addon org_ovirt_imgbased {given} --signature-policy=required"
+    line = pxe.sign_section(f"text\n{header}\n%end\n", "http://h/l.sig").splitlines()[1]
+    assert line == "%addon org_ovirt_imgbased --signature-policy=required --signature=http://h/l.sig"
+
+
+def test_sign_section_needs_the_addon_line_and_a_usable_url():
+    """Another addon (or a comment naming ours) is not the section; a URL with a space is refused."""
+    text = "# %addon org_ovirt_imgbased --keep=2\n%addon org_ovirt_imgbased_x\n%end\n"
+    with pytest.raises(ImgbaseError, match="no %addon org_ovirt_imgbased line"):
+        pxe.sign_section(text, "http://h/l.sig")
+    with pytest.raises(ImgbaseError, match="not a usable signature URL"):
+        pxe.sign_section("%addon org_ovirt_imgbased\n%end\n", "http://h/l v.sig")
+
+
 # --- PXE tree and HTTP server ---------------------------------------------------------------------
 
 def _fake_installer(path: Path) -> Path:
@@ -102,6 +132,46 @@ def test_write_pxe_tree_places_the_files_and_defaults_stage2_beside_the_kickstar
     assert f"inst.updates=http://10.0.2.2:81/ks/{recipe.UPDATES_NAME}" in args
     pxe.write_pxe_tree(tmp_path / "tree", inst, "tftp://10.0.2.2/h.ks", "http://s/r.squashfs", updates_url="http://s/u.img")
     assert {"inst.stage2=http://s/r.squashfs", "inst.updates=http://s/u.img"} <= set(script.read_text().split())
+
+
+def _prepare(tmp_path: Path, signing: pxevm.Signing | None, checksum: str | None = None) -> str:
+    """prepare_tree for a fake installer and liveimg, as if served on port 8080; the kickstart it wrote."""
+    inst = tmp_path / "inst"
+    if not inst.exists():
+        _fake_installer(inst)
+    (tmp_path / "live.squashfs").write_bytes(b"liveimg")
+    tree = tmp_path / "tree"
+    tree.mkdir(exist_ok=True)
+    server = pxe.HttpServer(tree, port=8080)
+    assert pxevm.prepare_tree(tree, inst, PXE_KS.read_text(), tmp_path / "live.squashfs", server, checksum,
+                              "http", signing) == f"http://10.0.2.2:8080/{pxevm.KS_NAME}"
+    return (tree / pxevm.KS_NAME).read_text()
+
+
+def test_prepare_tree_serves_the_signature_and_the_key(tmp_path):
+    """The signature beside the liveimg, named on the %addon line; the key in the served updates image."""
+    (tmp_path / "live.sig").write_bytes(b"signature")
+    (tmp_path / "publisher.gpg").write_bytes(b"key")
+    ks = _prepare(tmp_path, pxevm.Signing(tmp_path / "live.sig", [tmp_path / "publisher.gpg"]))
+    tree = tmp_path / "tree"
+    assert (tree / pxevm.SIGNATURE_NAME).read_bytes() == b"signature"
+    assert (tree / pxevm.LIVEIMG_NAME).read_bytes() == b"liveimg"
+    config = parse_kickstart(ks, name="install.ks").config
+    assert config.signature == f"http://10.0.2.2:8080/{pxevm.SIGNATURE_NAME}" and config.checksum is None
+    assert config.liveimg_url == f"http://10.0.2.2:8080/{pxevm.LIVEIMG_NAME}"
+    assert updates.key_member(tmp_path / "publisher.gpg") in updates.members(tree / recipe.UPDATES_NAME)
+
+
+def test_prepare_tree_without_signing_serves_no_signature_and_no_key(tmp_path):
+    """No signing: a signature left from an earlier run is gone, the %addon line and the image carry none."""
+    (tmp_path / "tree").mkdir()
+    (tmp_path / "tree" / pxevm.SIGNATURE_NAME).write_bytes(b"stale")
+    ks = _prepare(tmp_path, None, SHA)
+    assert not (tmp_path / "tree" / pxevm.SIGNATURE_NAME).exists()
+    assert "--signature" not in "".join(ln for ln in ks.splitlines() if not ln.startswith("#"))
+    assert f"--checksum={SHA}" in ks
+    names = updates.members(tmp_path / "tree" / recipe.UPDATES_NAME)
+    assert not [n for n in names if n.startswith(updates.TRUSTED_DIR)]
 
 
 def test_write_pxe_tree_needs_a_built_installer(tmp_path):
@@ -152,7 +222,7 @@ def test_recipe_lists_name_what_the_installer_needs():
     """The live root has the blivet stack, anaconda's needs and tools; the initramfs the network and root modules."""
     pkgs = set(recipe.packages())
     assert {"python3-gi", "gir1.2-blockdev-2.0", "libblockdev-plugins-all", "udev", "lvm2",
-            "thin-provisioning-tools", "squashfs-tools", "grub-common"} <= pkgs
+            "thin-provisioning-tools", "squashfs-tools", "grub-common", "gpgv"} <= pkgs
     assert {"dbus", "rsync", "python3-rpm", "ndctl", "python3-systemd", "python3-pwquality"} <= pkgs
     assert {"virtio_net", "virtio_blk", "squashfs", "overlay", "loop"} <= set(recipe.initramfs_modules())
     assert {"dm_thin_pool", "ext4"} <= set(recipe.root_modules())
