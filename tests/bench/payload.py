@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import random
+from dataclasses import dataclass
 from pathlib import Path
 
 from tests.bench.machine import ext4_used_from_dumpe2fs, run
@@ -84,3 +85,36 @@ def ext4_used(path: Path | str) -> tuple[int, int]:
 def allocated(path: Path) -> int:
     """Bytes a (sparse) file really occupies on its filesystem."""
     return path.stat().st_blocks * 512
+
+
+# --- the update-url benchmark's payload sizes ---------------------------------------------------
+
+@dataclass(frozen=True)
+class PayloadSize:
+    """The rootfs inside the squashfs: its filesystem size and what realistic_tree puts in it."""
+
+    fs_size: str
+    random_mib: int
+    text_mib: int
+    small_files: int
+
+    def describe(self) -> str:
+        """One line for the report."""
+        return (f"{self.fs_size} ext4 of {self.random_mib} MiB random + {self.text_mib} MiB text files and "
+                f"{self.small_files} small ones")
+
+
+FULL = PayloadSize("2G", 192, 192, 2000)  # benchmark 2's payload
+HALF = PayloadSize("1G", 96, 96, 1000)
+
+
+def payload_for(virt: str | None) -> PayloadSize:
+    """Benchmark 2's payload, or half of it under TCG (systemd-detect-virt says qemu) or when unknown."""
+    return HALF if virt in (None, "", "qemu") else FULL
+
+
+def payload_why(virt: str | None) -> str:
+    """Why the payload has its size."""
+    if payload_for(virt) == FULL:
+        return f"benchmark 2's payload; systemd-detect-virt: {virt}"
+    return f"half of benchmark 2's, as systemd-detect-virt says {virt or 'nothing'} (TCG is slow)"

@@ -17,7 +17,7 @@ from org_ovirt_imgbased.host import channel, signature
 from org_ovirt_imgbased.runner import Runner
 from tests import gpgkeys
 from tests.bench import bench_update_url as bench
-from tests.bench import run_all
+from tests.bench import payload, readcount, run_all
 from tests.bench.machine import BenchError
 from tests.bench.report import MIB
 from tests.channel_server import ChannelServer
@@ -57,7 +57,7 @@ LOG = f"""\
 
 def test_unfinished_and_resumed_halves_are_joined():
     """A call split by another process's line is one call, with the result of its second half."""
-    calls = list(bench.strace_calls(LOG))
+    calls = list(readcount.strace_calls(LOG))
     vfork = next(c for c in calls if c.name == "vfork")
     assert (vfork.pid, vfork.result) == (100, 102)
     resumed = [c for c in calls if c.name == "recvfrom" and c.result == 65536]
@@ -68,10 +68,10 @@ def test_unfinished_and_resumed_halves_are_joined():
 
 def test_fd_targets_handle_sockets_devices_and_several_fds():
     """-yy targets may hold '->' and nested <...>; sendfile names two fds."""
-    assert bench.fd_targets("5<TCP:[127.0.0.1:1->127.0.0.1:2]>, \"\"..., 8192) = 3") == \
+    assert readcount.fd_targets("5<TCP:[127.0.0.1:1->127.0.0.1:2]>, \"\"..., 8192) = 3") == \
         ["TCP:[127.0.0.1:1->127.0.0.1:2]"]
-    assert bench.fd_targets("4</dev/dm-3<block 253:3>>, \"\"..., 4096, 0) = 4096") == ["/dev/dm-3<block 253:3>"]
-    assert bench.fd_targets(f"1</dev/null>, 3<{STAGED}>, NULL, 1000) = 1000") == ["/dev/null", STAGED]
+    assert readcount.fd_targets("4</dev/dm-3<block 253:3>>, \"\"..., 4096, 0) = 4096") == ["/dev/dm-3<block 253:3>"]
+    assert readcount.fd_targets(f"1</dev/null>, 3<{STAGED}>, NULL, 1000) = 1000") == ["/dev/null", STAGED]
 
 
 def test_parse_strace_sums_reads_per_process_and_knows_programs():
@@ -117,7 +117,7 @@ def test_sample_loops_reads_stat_and_backing_file(tmp_path):
     (tmp_path / "loop0" / "loop" / "backing_file").write_text(f"{STAGED} (deleted)\n")
     assert bench.sample_loops(tmp_path) == {"loop0": (STAGED, 24 * 512), "loop1": (None, 0)}
     with pytest.raises(BenchError):
-        bench.loop_stat_bytes("garbage")
+        readcount.loop_stat_bytes("garbage")
 
 
 def test_proxies_are_dropped_and_strace_logs_reads_with_paths():
@@ -146,9 +146,9 @@ def test_new_base_refuses_an_update_that_did_nothing_and_undo_empties_staging(tm
 
 def test_payload_is_halved_under_tcg_or_when_unknown():
     """KVM or bare metal get benchmark 2's payload; qemu (TCG) or no answer half of it."""
-    assert bench.payload_for("kvm") == bench.payload_for("none") == bench.FULL
-    assert bench.payload_for("qemu") == bench.payload_for(None) == bench.HALF
-    assert bench.FULL.describe() == "2G ext4 of 192 MiB random + 192 MiB text files and 2000 small ones"
+    assert payload.payload_for("kvm") == payload.payload_for("none") == payload.FULL
+    assert payload.payload_for("qemu") == payload.payload_for(None) == payload.HALF
+    assert payload.FULL.describe() == "2G ext4 of 192 MiB random + 192 MiB text files and 2000 small ones"
 
 
 def test_run_all_lists_the_benchmark():
@@ -228,7 +228,7 @@ def _report_inputs(with_e2image: bool = True) -> tuple[dict, dict]:
               "loops": {bench.LOOP_STAGED: 240 * MIB, bench.LOOP_ROOTFS: 2 * MIB}}
     found = {"imgbase": 25.6, "imgbase_pool": 392 * MIB, "raw": raw, "traced": traced}
     info = {"size": 250 * MIB, "fs_size": 2048 * MIB, "fs_used": 400 * MIB, "build": 50.0, "publish": 6.0,
-            "setup": 9.0, "payload": bench.FULL.describe(), "virt": "kvm"}
+            "setup": 9.0, "payload": payload.FULL.describe(), "virt": "kvm"}
     return found, info
 
 
