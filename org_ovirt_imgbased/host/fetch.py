@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import sys
 import tempfile
@@ -91,21 +90,6 @@ def fetch(url: str, workdir: Path, progress: bool = False, limit: int | None = N
         target.unlink(missing_ok=True)
         raise
     return target
-
-
-def stream_sha256(url: str) -> str:
-    """The sha256 of what url serves, read once and kept nowhere (file://, http://, https://)."""
-    path = local_path(url)
-    if path is not None and not path.is_file():
-        raise ImgbaseError(f"{url}: no such file")
-    digest = hashlib.sha256()
-    try:
-        with _open_for_reading(url, path) as src:
-            while chunk := src.read(CHUNK):
-                digest.update(chunk)
-    except (urllib.error.URLError, OSError) as exc:
-        raise ImgbaseError(f"cannot read {url}: {reason(exc)}") from None
-    return digest.hexdigest()
 
 
 def open_stream(url: str):

@@ -11,7 +11,7 @@ import threading
 import pytest
 
 from org_ovirt_imgbased.errors import ImgbaseError
-from org_ovirt_imgbased.host import fetch
+from org_ovirt_imgbased.host import download, fetch
 from tests.channel_server import ChannelServer
 
 
@@ -119,8 +119,8 @@ def test_stream_sha256_hashes_what_the_server_sends(server, tmp_path):
     local = tmp_path / "image"
     local.write_bytes(b"payload bytes")
     want = hashlib.sha256(b"payload bytes").hexdigest()
-    assert fetch.stream_sha256(server + "/file") == want
-    assert fetch.stream_sha256(f"file://{local}") == want
+    assert download.check_stream(server + "/file")[0] == want
+    assert download.check_stream(f"file://{local}")[0] == want
     assert list(tmp_path.iterdir()) == [local]
 
 
@@ -130,7 +130,7 @@ def test_stream_sha256_hashes_what_the_server_sends(server, tmp_path):
 def test_stream_sha256_errors_are_one_line(server, url, words):
     """A 404, a refused scheme or a missing file: one line naming the URL."""
     with pytest.raises(ImgbaseError, match=words) as err:
-        fetch.stream_sha256(server + url if url.startswith("/") else url)
+        download.check_stream(server + url if url.startswith("/") else url)
     assert "\n" not in str(err.value)
 
 
@@ -159,6 +159,6 @@ def test_ssl_cert_file_is_read_at_each_request(tmp_path, monkeypatch):
         monkeypatch.delenv("SSL_CERT_DIR", raising=False)
         monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "missing.pem"))
         with pytest.raises(ImgbaseError, match="CERTIFICATE_VERIFY_FAILED"):
-            fetch.stream_sha256(srv.https_url + "/file")
+            download.check_stream(srv.https_url + "/file")
         monkeypatch.setenv("SSL_CERT_FILE", str(srv.cert))
-        assert fetch.stream_sha256(srv.https_url + "/file") == hashlib.sha256(b"payload bytes").hexdigest()
+        assert download.check_stream(srv.https_url + "/file")[0] == hashlib.sha256(b"payload bytes").hexdigest()
